@@ -45,6 +45,10 @@ func (t *jsonTime) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil && n >= 0 {
+		*t = jsonTime(unixIntToNanos(n))
+		return nil
+	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return fmt.Errorf("time %s: want RFC 3339 or a Unix number", b)
@@ -65,6 +69,19 @@ func UnixAnyToNanos(f float64) int64 {
 		return int64(f * 1e3)
 	}
 	return int64(f)
+}
+
+// unixIntToNanos is UnixAnyToNanos for whole numbers, exact to the nanosecond.
+func unixIntToNanos(n int64) int64 {
+	switch {
+	case n < 1e11:
+		return n * 1e9
+	case n < 1e14:
+		return n * 1e6
+	case n < 1e17:
+		return n * 1e3
+	}
+	return n
 }
 
 // MaxJSONSize bounds a JSON telemetry message.

@@ -1,0 +1,182 @@
+// Package config is the agent's typed configuration: one YAML file loaded
+// strictly through internal/conf, with every default in Default so that the
+// demo needs no file at all. Command-line flags override what the file says.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"millwright/internal/conf"
+	"millwright/models/catalog"
+	"millwright/wire"
+)
+
+// Config is the whole agent configuration.
+type Config struct {
+	// Gateway is this agent's gateway id (required, here or by flag).
+	Gateway string `yaml:"gateway"`
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	Broker string `yaml:"broker"`
+	// StateDir holds the outbox and model state; empty means
+	// ./data/agent-<gateway>.
+	StateDir string `yaml:"state_dir"`
+	// HTTP is the listen address of /healthz, /readyz and /metrics.
+	HTTP string `yaml:"http"`
+	// Model is the champion detector kind of every machine.
+	Model string `yaml:"model"`
+
+	Alert     Alert     `yaml:"alert"`
+	Features  Features  `yaml:"features"`
+	Intervals Intervals `yaml:"intervals"`
+	Outbox    Outbox    `yaml:"outbox"`
+}
+
+// Alert tunes when a champion's scores raise an alert.
+type Alert struct {
+	// Threshold is the score at or above which a vector counts as anomalous.
+	Threshold float64 `yaml:"threshold"`
+	// Clear is the score below which an alert episode ends (hysteresis).
+	Clear float64 `yaml:"clear"`
+	// Consecutive is how many anomalous vectors in a row raise an alert.
+	Consecutive int `yaml:"consecutive"`
+	// Cooldown is the least event time between two alerts of a machine.
+	Cooldown conf.Duration `yaml:"cooldown"`
+	// Critical is the score at or above which an alert is critical.
+	Critical float64 `yaml:"critical"`
+}
+
+// Features tunes how readings become feature vectors.
+type Features struct {
+	// Learn is how many telemetry messages of a new machine are used to
+	// learn its sensor set before scoring starts.
+	Learn int `yaml:"learn"`
+}
+
+// Intervals are the agent's periodic duties.
+type Intervals struct {
+	Metrics  conf.Duration `yaml:"metrics"`  // emit wire.Metrics
+	State    conf.Duration `yaml:"state"`    // write model state to the state dir
+	Snapshot conf.Duration `yaml:"snapshot"` // publish wire.Snapshot to the hub
+}
+
+// Outbox tunes the durable queue of messages owed to the hub.
+type Outbox struct {
+	MaxBytes     conf.ByteSize `yaml:"max_bytes"`
+	AckTimeout   conf.Duration `yaml:"ack_timeout"`
+	FlushTimeout conf.Duration `yaml:"flush_timeout"` // at shutdown
+}
+
+// Default returns the configuration used when no file and no flag says
+// otherwise. It is the one place where defaults live.
+func Default() Config {
+	return Config{
+		Broker: "tcp://127.0.0.1:1883",
+		HTTP:   "127.0.0.1:9100",
+		Model:  catalog.Default,
+		Alert: Alert{
+			Threshold:   0.99,
+			Clear:       0.9,
+			Consecutive: 3,
+			Cooldown:    conf.Duration(60 * time.Second),
+			Critical:    0.999,
+		},
+		Features: Features{Learn: 10},
+		Intervals: Intervals{
+			Metrics:  conf.Duration(5 * time.Second),
+			State:    conf.Duration(time.Minute),
+			Snapshot: conf.Duration(10 * time.Minute),
+		},
+		Outbox: Outbox{
+			MaxBytes:     64 << 20,
+			AckTimeout:   conf.Duration(10 * time.Second),
+			FlushTimeout: conf.Duration(5 * time.Second),
+		},
+	}
+}
+
+// Load reads the file at path over the defaults and validates the result.
+// An empty path gives the defaults. The gateway may still be empty: flags
+// can set it, so RequireGateway checks it after they are applied.
+func Load(path string) (Config, error) {
+	c := Default()
+	if err := conf.Load(path, &c); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Limits on numeric fields.
+const (
+	MinOutboxBytes = 64 << 10
+	MaxConsecutive = 10000
+	MaxLearn       = 10000
+)
+
+// Validate checks every field, naming the first that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Gateway != "" && !wire.ValidID(c.Gateway) {
+		bad("gateway", "%q is not a valid id (1-64 of letters, digits, '-', '_', '.')", c.Gateway)
+	}
+	if !strings.Contains(c.Broker, "://") {
+		bad("broker", "%q: want a URL such as tcp://127.0.0.1:1883", c.Broker)
+	}
+	if c.HTTP == "" {
+		bad("http", "empty: want a listen address such as 127.0.0.1:9100")
+	}
+	if !slices.Contains(catalog.Kinds(), c.Model) {
+		bad("model", "unknown kind %q (known: %s)", c.Model, strings.Join(catalog.Kinds(), ", "))
+	}
+	a := c.Alert
+	if !(a.Threshold > 0 && a.Threshold <= 1) {
+		bad("alert.threshold", "%v: want a score in (0, 1]", a.Threshold)
+	}
+	if !(a.Clear >= 0 && a.Clear < a.Threshold) {
+		bad("alert.clear", "%v: want a score in [0, alert.threshold)", a.Clear)
+	}
+	if a.Consecutive < 1 || a.Consecutive > MaxConsecutive {
+		bad("alert.consecutive", "%d: want 1 to %d", a.Consecutive, MaxConsecutive)
+	}
+	if a.Cooldown < 0 {
+		bad("alert.cooldown", "%v: want zero or more", a.Cooldown.D())
+	}
+	if !(a.Critical >= a.Threshold && a.Critical <= 1) {
+		bad("alert.critical", "%v: want a score in [alert.threshold, 1]", a.Critical)
+	}
+	if c.Features.Learn < 1 || c.Features.Learn > MaxLearn {
+		bad("features.learn", "%d: want 1 to %d", c.Features.Learn, MaxLearn)
+	}
+	for _, iv := range []struct {
+		name string
+		d    conf.Duration
+	}{
+		{"intervals.metrics", c.Intervals.Metrics},
+		{"intervals.state", c.Intervals.State},
+		{"intervals.snapshot", c.Intervals.Snapshot},
+		{"outbox.ack_timeout", c.Outbox.AckTimeout},
+		{"outbox.flush_timeout", c.Outbox.FlushTimeout},
+	} {
+		if iv.d.D() < 10*time.Millisecond {
+			bad(iv.name, "%v: want at least 10ms", iv.d.D())
+		}
+	}
+	if c.Outbox.MaxBytes < MinOutboxBytes {
+		bad("outbox.max_bytes", "%d: want at least %d", c.Outbox.MaxBytes, MinOutboxBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// RequireGateway reports an error when no gateway id was given.
+func (c *Config) RequireGateway() error {
+	if c.Gateway == "" {
+		return errors.New("gateway: required (set gateway: in the config file or --gateway)")
+	}
+	return nil
+}

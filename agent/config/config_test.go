@@ -1,0 +1,94 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadGood(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "good.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Gateway != "gw1" || c.Broker != "tcp://10.0.0.5:1883" || c.HTTP != "0.0.0.0:9100" {
+		t.Errorf("top level = %q %q %q", c.Gateway, c.Broker, c.HTTP)
+	}
+	if c.Alert.Threshold != 0.98 || c.Alert.Clear != 0.85 || c.Alert.Consecutive != 5 || c.Alert.Cooldown.D() != 2*time.Minute {
+		t.Errorf("alert = %+v", c.Alert)
+	}
+	if c.Features.Learn != 20 || c.Intervals.State.D() != 30*time.Second || c.Outbox.MaxBytes != 32<<20 {
+		t.Errorf("features %+v intervals %+v outbox %+v", c.Features, c.Intervals, c.Outbox)
+	}
+}
+
+func TestLoadMinimalKeepsDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "minimal.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Default()
+	want.Gateway = "gw2"
+	if c != want {
+		t.Errorf("got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestDefaultsValidWithoutFile(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatalf("Load(\"\"): %v", err)
+	}
+	if err := c.RequireGateway(); err == nil || !strings.Contains(err.Error(), "gateway") {
+		t.Errorf("RequireGateway without gateway = %v, want an error naming gateway", err)
+	}
+}
+
+// Every *.bad.yaml fixture must be refused with an error containing its
+// expected text, and every fixture in testdata must be listed here.
+func TestLoadBad(t *testing.T) {
+	cases := map[string]string{
+		"unknown_field.bad.yaml":         "field brokr not found",
+		"bad_gateway.bad.yaml":           "gateway: \"gw/1\" is not a valid id",
+		"unknown_model.bad.yaml":         "model: unknown kind \"nosuch\"",
+		"threshold.bad.yaml":             "alert.threshold: 1.5",
+		"clear_above_threshold.bad.yaml": "alert.clear: 0.95",
+		"consecutive.bad.yaml":           "alert.consecutive: 0",
+		"cooldown_unit.bad.yaml":         "duration \"soon\"",
+		"metrics_interval.bad.yaml":      "intervals.metrics: 1ms",
+		"outbox_small.bad.yaml":          "outbox.max_bytes: 1024",
+		"outbox_unit.bad.yaml":           "size \"lots\"",
+		"broker_url.bad.yaml":            "broker: \"localhost\"",
+		"learn.bad.yaml":                 "features.learn: -1",
+		"syntax.bad.yaml":                "yaml:",
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := cases[filepath.Base(f)]; !ok {
+			t.Errorf("fixture %s has no expected error in this table", f)
+		}
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("fixture missing: %v", err)
+			}
+			_, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s) succeeded, want error containing %q", name, want)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Load(%s) = %q, want it to contain %q", name, err, want)
+			}
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}

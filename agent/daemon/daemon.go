@@ -1,0 +1,492 @@
+// Package daemon is the agent: the gateway daemon that joins the MQTT
+// session, the scoring pipeline, the durable outbox, the model state on disk
+// and the HTTP endpoints into one blocking Run.
+//
+// # Lifecycle
+//
+// New opens the state directory (outbox, saved models) and binds the HTTP
+// listener; Run connects to the broker, serves until ctx is done, then shuts
+// down in order: stop telemetry input, drain the pipeline, emit the last
+// metrics, save and publish every model's snapshot, flush the outbox (bounded
+// by FlushTimeout, even though ctx is done), publish a Death with reason
+// "shutdown", disconnect, close the outbox.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"millwright/agent/mqttc"
+	"millwright/agent/outbox"
+	"millwright/agent/pipeline"
+	"millwright/agent/state"
+	"millwright/models"
+	"millwright/wire"
+)
+
+// inMsg is one telemetry message waiting for the pipeline.
+type inMsg struct {
+	topic   string
+	payload []byte
+	recv    int64
+}
+
+// Agent is one gateway daemon.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+
+	ob      *outbox.Outbox
+	pl      *pipeline.Pipeline
+	mq      *mqttc.Client
+	rejects *wire.Rejects
+	ln      net.Listener
+	http    *http.Server
+	latency latencyHistogram
+
+	in       chan inMsg
+	inStop   chan struct{} // closed when telemetry input stops
+	stopOnce sync.Once
+
+	birthMu   sync.Mutex
+	birthKick chan struct{}
+	ackBuf    wire.Ack // decode target of acks, used on the MQTT goroutine only
+	cmdBuf    wire.Command
+
+	ran atomic.Bool
+}
+
+// Run builds an agent from opts and runs it until ctx is done.
+func Run(ctx context.Context, opts Options) error {
+	a, err := New(opts)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New prepares an agent: it opens the outbox and restores saved models
+// from the state directory and binds the HTTP listener. Run must follow; it
+// releases everything when it returns.
+func New(opts Options) (_ *Agent, err error) {
+	opts, err = opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("agent options: %w", err)
+	}
+	log := opts.Logger.With("gateway", opts.Gateway)
+	if err := os.MkdirAll(modelDir(opts.StateDir), 0o755); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	a := &Agent{
+		opts:      opts,
+		log:       log,
+		rejects:   &wire.Rejects{Log: log},
+		in:        make(chan inMsg, 256),
+		inStop:    make(chan struct{}),
+		birthKick: make(chan struct{}, 1),
+		latency:   newLatencyHistogram(),
+	}
+	defer func() {
+		if err != nil {
+			a.closeResources()
+		}
+	}()
+	a.ob, err = outbox.Open(filepath.Join(opts.StateDir, "outbox.db"), outbox.Options{
+		MaxBytes:   opts.OutboxMaxBytes,
+		AckTimeout: opts.AckTimeout,
+		Logger:     log.With("component", "outbox"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.pl, err = pipeline.New(pipeline.Options{
+		Gateway:     opts.Gateway,
+		Model:       opts.Model,
+		Alert:       opts.Alert,
+		Learn:       opts.Learn,
+		Sink:        sink{a},
+		Rejects:     a.rejects,
+		Latency:     a.latency,
+		Logger:      log.With("component", "pipeline"),
+		OnMachine:   a.kickBirth,
+		NewDetector: opts.newDetector,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.restoreModels()
+
+	will, err := wire.Marshal(&wire.Death{Env: wire.Envelope{Sender: opts.Gateway}, Reason: "connection lost"})
+	if err != nil {
+		return nil, fmt.Errorf("encode will: %w", err)
+	}
+	a.mq, err = mqttc.New(mqttc.Options{
+		BrokerURL: opts.BrokerURL,
+		ClientID:  "mw-agent-" + opts.Gateway,
+		Will:      &mqttc.Message{Topic: wire.AgentTopic(opts.Gateway, wire.LeafDeath), Payload: will, QoS: 1},
+		Subscriptions: []mqttc.Subscription{
+			{Topic: wire.TelemetrySubscription(opts.Gateway), QoS: 0},
+			{Topic: wire.HubSubscription(opts.Gateway), QoS: 1},
+		},
+		OnMessage: a.onMessage,
+		OnConnect: a.onConnect,
+		Logger:    log.With("component", "mqtt"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.ln, err = net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	a.http = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+	return a, nil
+}
+
+func modelDir(stateDir string) string { return filepath.Join(stateDir, "models") }
+
+// HTTPAddr is the bound address of the HTTP endpoints.
+func (a *Agent) HTTPAddr() string { return a.ln.Addr().String() }
+
+// OutboxStats returns the outbox's books.
+func (a *Agent) OutboxStats() outbox.Stats { return a.ob.Stats() }
+
+// PipelineStats returns the pipeline's running totals.
+func (a *Agent) PipelineStats() pipeline.Stats { return a.pl.Stats() }
+
+// Connected reports whether the agent is connected to the broker.
+func (a *Agent) Connected() bool { return a.mq != nil && a.mq.Connected() }
+
+func (a *Agent) closeResources() {
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	if a.ob != nil {
+		a.ob.Close()
+	}
+}
+
+// Run serves until ctx is done, then shuts down in order (see the package
+// comment). It returns nil after a clean shutdown.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
+	// Shutdown work must finish after ctx is done: it runs under bg, which
+	// outlives ctx and is cancelled last.
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	})
+	senderCtx, stopSender := context.WithCancel(bg)
+	wg.Go(func() { a.ob.Run(senderCtx, publisher{a.mq}) })
+	birthCtx, stopBirth := context.WithCancel(bg)
+	wg.Go(func() { a.birthLoop(birthCtx) })
+
+	a.log.Info("agent starting", "broker", a.opts.BrokerURL, "http", a.HTTPAddr(), "state", a.opts.StateDir, "model", a.opts.Model)
+	a.mq.Start()
+	runErr := a.loop(ctx, httpErr)
+
+	// 1. Stop telemetry input and drain what was already received.
+	a.stopInput(bg)
+	a.drain()
+	// 2. Last metrics and every model's state, on disk and to the hub.
+	now := time.Now()
+	a.pl.EmitMetrics(now)
+	a.saveState(now)
+	a.publishSnapshots(now)
+	// 3. Flush the outbox while the hub can still ack.
+	if a.mq.Connected() {
+		fctx, cancel := context.WithTimeout(bg, a.opts.FlushTimeout)
+		if err := a.ob.Flush(fctx); err != nil {
+			a.log.Warn("shutdown before the hub acknowledged everything; the rest is sent on the next start", "err", err)
+		}
+		cancel()
+	}
+	stopSender()
+	stopBirth()
+	// 4. Say goodbye and leave.
+	a.goodbye(bg)
+	a.mq.Close(250 * time.Millisecond)
+	sctx, cancel := context.WithTimeout(bg, 2*time.Second)
+	a.http.Shutdown(sctx)
+	cancel()
+	wg.Wait()
+	st := a.ob.Stats()
+	if err := a.ob.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	a.log.Info("agent stopped", "outbox_queued", st.Queued, "outbox_delivered", st.Delivered, "outbox_dropped", st.Dropped)
+	return runErr
+}
+
+// loop feeds the pipeline and runs the periodic duties until ctx is done.
+func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
+	metrics := time.NewTicker(a.opts.MetricsInterval)
+	defer metrics.Stop()
+	saves := time.NewTicker(a.opts.StateInterval)
+	defer saves.Stop()
+	snaps := time.NewTicker(a.opts.SnapshotInterval)
+	defer snaps.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-httpErr:
+			return fmt.Errorf("http server: %w", err)
+		case m := <-a.in:
+			a.pl.Handle(m.topic, m.payload, m.recv)
+		case now := <-metrics.C:
+			a.pl.EmitMetrics(now)
+		case now := <-saves.C:
+			a.saveState(now)
+		case now := <-snaps.C:
+			a.publishSnapshots(now)
+		}
+	}
+}
+
+// onMessage runs on the MQTT delivery goroutine for every message.
+func (a *Agent) onMessage(topic string, payload []byte) {
+	t, err := wire.ParseTopic(topic)
+	if err != nil {
+		a.rejects.Reject(topic, &wire.DecodeError{Kind: wire.KindInvalid, What: "message", Err: err})
+		return
+	}
+	switch {
+	case t.Dir == "telemetry":
+		select {
+		case a.in <- inMsg{topic: topic, payload: payload, recv: time.Now().UnixNano()}:
+		case <-a.inStop:
+		}
+	case t.Dir == "hub" && t.Leaf == wire.LeafAck:
+		a.ackBuf = wire.Ack{Seqs: a.ackBuf.Seqs[:0]}
+		if err := wire.Unmarshal(payload, &a.ackBuf); err != nil {
+			a.rejects.Reject(topic, err)
+			return
+		}
+		if _, err := a.ob.Ack(a.ackBuf.Seqs); err != nil && !errors.Is(err, outbox.ErrClosed) {
+			a.log.Error("outbox ack", "err", err)
+		}
+	case t.Dir == "hub" && t.Leaf == wire.LeafCmd:
+		a.cmdBuf = wire.Command{}
+		if err := wire.Unmarshal(payload, &a.cmdBuf); err != nil {
+			a.rejects.Reject(topic, err)
+			return
+		}
+		a.log.Warn("hub command not supported by this agent version", "id", a.cmdBuf.ID, "kind", a.cmdBuf.Kind)
+	default:
+		a.rejects.Reject(topic, &wire.DecodeError{Kind: wire.KindInvalid, What: "message", Err: errors.New("unexpected topic")})
+	}
+}
+
+func (a *Agent) stopInput(ctx context.Context) {
+	a.stopOnce.Do(func() { close(a.inStop) })
+	uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.mq.Unsubscribe(uctx, wire.TelemetrySubscription(a.opts.Gateway)); err != nil && !errors.Is(err, mqttc.ErrNotConnected) {
+		a.log.Warn("unsubscribe telemetry", "err", err)
+	}
+}
+
+func (a *Agent) drain() {
+	for {
+		select {
+		case m := <-a.in:
+			a.pl.Handle(m.topic, m.payload, m.recv)
+		default:
+			return
+		}
+	}
+}
+
+// onConnect runs after every (re)connect: announce ourselves and send
+// everything not yet acknowledged again.
+func (a *Agent) onConnect(ctx context.Context) {
+	a.publishBirth(ctx)
+	a.ob.Resend()
+}
+
+func (a *Agent) kickBirth() {
+	select {
+	case a.birthKick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) birthLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.birthKick:
+			if a.mq.Connected() {
+				a.publishBirth(ctx)
+			}
+		}
+	}
+}
+
+func (a *Agent) publishBirth(ctx context.Context) {
+	a.birthMu.Lock()
+	defer a.birthMu.Unlock()
+	b := &wire.Birth{
+		Env:          wire.Envelope{Sender: a.opts.Gateway, Time: time.Now().UnixNano()},
+		AgentVersion: a.opts.AgentVersion,
+		Machines:     a.pl.Machines(),
+	}
+	payload, err := wire.Marshal(b)
+	if err != nil {
+		a.log.Error("encode birth", "err", err)
+		return
+	}
+	if err := a.mq.Publish(ctx, wire.AgentTopic(a.opts.Gateway, wire.LeafBirth), 1, true, payload); err != nil {
+		a.log.Warn("publish birth", "err", err)
+	}
+}
+
+func (a *Agent) goodbye(ctx context.Context) {
+	payload, err := wire.Marshal(&wire.Death{Env: wire.Envelope{Sender: a.opts.Gateway, Time: time.Now().UnixNano()}, Reason: "shutdown"})
+	if err != nil {
+		a.log.Error("encode death", "err", err)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.mq.Publish(pctx, wire.AgentTopic(a.opts.Gateway, wire.LeafDeath), 1, false, payload); err != nil {
+		a.log.Warn("publish death", "err", err)
+	}
+}
+
+// sink puts what the pipeline produces into the outbox. The outbox's
+// sequence number becomes the envelope's Seq and names the alert.
+type sink struct{ a *Agent }
+
+func (s sink) Alert(al *wire.Alert) error {
+	gw := s.a.opts.Gateway
+	_, err := s.a.ob.Put(outbox.Alert, wire.AgentTopic(gw, wire.LeafAlerts), func(seq uint64) ([]byte, error) {
+		al.Env.Seq = seq
+		al.ID = gw + "-" + al.Machine + "-" + strconv.FormatUint(seq, 10)
+		return wire.Marshal(al)
+	})
+	return err
+}
+
+func (s sink) Metrics(m *wire.Metrics) error {
+	_, err := s.a.ob.Put(outbox.Metrics, wire.AgentTopic(s.a.opts.Gateway, wire.LeafMetrics), func(seq uint64) ([]byte, error) {
+		m.Env.Seq = seq
+		return wire.Marshal(m)
+	})
+	return err
+}
+
+// publisher adapts the MQTT client to the outbox.
+type publisher struct{ c *mqttc.Client }
+
+func (p publisher) Publish(ctx context.Context, topic string, payload []byte) error {
+	return p.c.Publish(ctx, topic, 1, false, payload)
+}
+
+// restoreModels loads saved model state. A file that cannot be used is
+// set aside with the reason logged; that machine starts fresh.
+func (a *Agent) restoreModels() {
+	dir := modelDir(a.opts.StateDir)
+	saved, failed, err := state.LoadAll(dir)
+	if err != nil {
+		a.log.Error("model state not loaded; every machine starts fresh", "err", err)
+		return
+	}
+	refuse := func(path, machine string, err error) {
+		a.log.Warn("model state refused; the machine starts fresh", "file", path, "machine", machine, "err", err)
+		if err := state.SetAside(path); err != nil {
+			a.log.Warn("set aside refused state", "err", err)
+		}
+	}
+	for _, f := range failed {
+		refuse(f.Path, "", f.Err)
+	}
+	for _, s := range saved {
+		path := state.Path(dir, s.Machine, s.Role)
+		if s.Role != wire.RoleChampion {
+			continue // other roles come with the champion/twin split
+		}
+		det, err := a.opts.restore(s.Data)
+		if err == nil {
+			err = a.pl.Restore(s.Machine, s.Sensors, det)
+		}
+		if err != nil {
+			refuse(path, s.Machine, err)
+			continue
+		}
+		a.log.Info("model state restored", "machine", s.Machine, "model", det.Kind(), "samples", det.Samples(), "saved", time.Unix(0, s.Saved).UTC())
+	}
+}
+
+// saveState writes every model's snapshot to the state dir.
+func (a *Agent) saveState(now time.Time) {
+	dir := modelDir(a.opts.StateDir)
+	a.pl.Models(func(m pipeline.Model) {
+		data, ok := a.marshal(m)
+		if !ok {
+			return
+		}
+		err := state.Save(dir, state.Model{
+			Machine: m.Machine, Role: m.Role, Kind: m.Detector.Kind(),
+			Sensors: m.Sensors, Data: data, Saved: now.UnixNano(),
+		})
+		if err != nil {
+			a.log.Error("save model state", "machine", m.Machine, "err", err)
+		}
+	})
+}
+
+// publishSnapshots queues every model's snapshot for the hub.
+func (a *Agent) publishSnapshots(now time.Time) {
+	topic := wire.AgentTopic(a.opts.Gateway, wire.LeafSnapshots)
+	a.pl.Models(func(m pipeline.Model) {
+		data, ok := a.marshal(m)
+		if !ok {
+			return
+		}
+		snap := &wire.Snapshot{
+			Env:     wire.Envelope{Sender: a.opts.Gateway, Time: now.UnixNano()},
+			Machine: m.Machine, Model: m.Detector.Kind(), Role: m.Role,
+			Samples: m.Detector.Samples(), Data: data,
+		}
+		_, err := a.ob.Put(outbox.Snapshot, topic, func(seq uint64) ([]byte, error) {
+			snap.Env.Seq = seq
+			return wire.Marshal(snap)
+		})
+		if err != nil {
+			a.log.Warn("snapshot not queued", "machine", m.Machine, "err", err)
+		}
+	})
+}
+
+func (a *Agent) marshal(m pipeline.Model) ([]byte, bool) {
+	s, ok := m.Detector.(models.Snapshotter)
+	if !ok {
+		return nil, false
+	}
+	data, err := s.MarshalSnapshot()
+	if err != nil {
+		a.log.Error("snapshot model", "machine", m.Machine, "err", err)
+		return nil, false
+	}
+	return data, true
+}

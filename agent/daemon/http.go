@@ -1,0 +1,97 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"millwright/agent/outbox"
+)
+
+type latencyHistogram struct{ prometheus.Histogram }
+
+func newLatencyHistogram() latencyHistogram {
+	return latencyHistogram{prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mw_agent_scoring_latency_seconds",
+		Help:    "Time one model takes to score and learn one vector.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 2, 16),
+	})}
+}
+
+// handler serves /healthz, /readyz and /metrics.
+func (a *Agent) handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.latency, collector{a})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Connected() {
+			http.Error(w, "not connected to the broker", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// collector reads the agent's counters at scrape time.
+type collector struct{ a *Agent }
+
+var (
+	descMessages  = prometheus.NewDesc("mw_agent_telemetry_messages_total", "Telemetry messages accepted.", nil, nil)
+	descReadings  = prometheus.NewDesc("mw_agent_readings_ingested_total", "Sensor readings ingested.", nil, nil)
+	descIgnored   = prometheus.NewDesc("mw_agent_readings_ignored_total", "Readings of sensors outside a machine's learned set.", nil, nil)
+	descRejected  = prometheus.NewDesc("mw_agent_rejected_total", "Messages refused, by kind.", []string{"kind"}, nil)
+	descVectors   = prometheus.NewDesc("mw_agent_vectors_scored_total", "Feature vectors scored, per model.", nil, nil)
+	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
+	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
+	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
+	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
+	descDropped   = prometheus.NewDesc("mw_agent_outbox_dropped_total", "Entries dropped to stay within the bound, by class.", []string{"class"}, nil)
+	descSent      = prometheus.NewDesc("mw_agent_outbox_sent_total", "Publishes of outbox entries, resends included.", nil, nil)
+	descDepth     = prometheus.NewDesc("mw_agent_outbox_depth", "Entries waiting for the hub's ack.", nil, nil)
+	descBytes     = prometheus.NewDesc("mw_agent_outbox_bytes", "Bytes of the entries waiting for the hub's ack.", nil, nil)
+)
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
+		descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	ps := c.a.pl.Stats()
+	counter(descMessages, ps.Messages)
+	counter(descReadings, ps.Readings)
+	counter(descIgnored, ps.Ignored)
+	counter(descVectors, ps.Vectors)
+	counter(descAlerts, ps.Alerts)
+	for _, k := range c.a.rejects.Snapshot() {
+		counter(descRejected, k.Count, k.Kind)
+	}
+	connected := 0.0
+	if c.a.Connected() {
+		connected = 1
+	}
+	gauge(descConnected, connected)
+	os := c.a.ob.Stats()
+	counter(descProduced, os.Produced)
+	counter(descDelivered, os.Delivered)
+	counter(descSent, os.Sent)
+	for cl := outbox.Metrics; cl <= outbox.Alert; cl++ {
+		counter(descDropped, os.DroppedBy[cl], cl.String())
+	}
+	gauge(descDepth, float64(os.Queued))
+	gauge(descBytes, float64(os.Bytes))
+}

@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"millwright/agent/config"
+	"millwright/agent/pipeline"
+	"millwright/models"
+	"millwright/models/catalog"
+	"millwright/wire"
+)
+
+// Options configure an Agent. The zero value of every field but Gateway
+// takes the default of config.Default.
+type Options struct {
+	Gateway   string // required
+	BrokerURL string // default tcp://127.0.0.1:1883
+	StateDir  string // default ./data/agent-<gateway>
+	HTTPAddr  string // default 127.0.0.1:9100; "127.0.0.1:0" picks a free port
+	Model     string // champion kind, default catalog.Default
+	Logger    *slog.Logger
+
+	Alert            pipeline.AlertOptions
+	Learn            int           // messages a new machine's sensor set is learned from
+	MetricsInterval  time.Duration // wire.Metrics every …
+	StateInterval    time.Duration // model state to disk every …
+	SnapshotInterval time.Duration // wire.Snapshot to the hub every …
+	AckTimeout       time.Duration // outbox resend after …
+	FlushTimeout     time.Duration // how long shutdown waits for the hub's acks
+	OutboxMaxBytes   int64
+	AgentVersion     string // announced in the birth message
+
+	// newDetector and restore default to catalog.New and catalog.Restore;
+	// tests in this package replace them.
+	newDetector pipeline.NewDetector
+	restore     func([]byte) (models.Detector, error)
+}
+
+// FromConfig turns a loaded configuration into Options.
+func FromConfig(c config.Config) Options {
+	return Options{
+		Gateway:   c.Gateway,
+		BrokerURL: c.Broker,
+		StateDir:  c.StateDir,
+		HTTPAddr:  c.HTTP,
+		Model:     c.Model,
+		Alert: pipeline.AlertOptions{
+			Threshold:   c.Alert.Threshold,
+			Clear:       c.Alert.Clear,
+			Critical:    c.Alert.Critical,
+			Consecutive: c.Alert.Consecutive,
+			Cooldown:    c.Alert.Cooldown.D(),
+		},
+		Learn:            c.Features.Learn,
+		MetricsInterval:  c.Intervals.Metrics.D(),
+		StateInterval:    c.Intervals.State.D(),
+		SnapshotInterval: c.Intervals.Snapshot.D(),
+		AckTimeout:       c.Outbox.AckTimeout.D(),
+		FlushTimeout:     c.Outbox.FlushTimeout.D(),
+		OutboxMaxBytes:   int64(c.Outbox.MaxBytes),
+	}
+}
+
+// withDefaults fills every zero field from config.Default, the one place
+// defaults live, and checks what it cannot fill.
+func (o Options) withDefaults() (Options, error) {
+	if !wire.ValidID(o.Gateway) {
+		return o, fmt.Errorf("gateway: %q is not a valid id (required; 1-64 of letters, digits, '-', '_', '.')", o.Gateway)
+	}
+	d := FromConfig(config.Default())
+	set := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&o.BrokerURL, d.BrokerURL)
+	set(&o.StateDir, filepath.Join("data", "agent-"+o.Gateway))
+	set(&o.HTTPAddr, d.HTTPAddr)
+	set(&o.Model, d.Model)
+	set(&o.AgentVersion, "dev")
+	a, da := &o.Alert, d.Alert
+	if a.Threshold == 0 {
+		a.Threshold = da.Threshold
+	}
+	if a.Clear == 0 {
+		a.Clear = min(da.Clear, a.Threshold*0.9)
+	}
+	if a.Critical == 0 {
+		a.Critical = max(da.Critical, a.Threshold)
+	}
+	if a.Consecutive == 0 {
+		a.Consecutive = da.Consecutive
+	}
+	if a.Cooldown == 0 {
+		a.Cooldown = da.Cooldown
+	}
+	if o.Learn <= 0 {
+		o.Learn = d.Learn
+	}
+	setD(&o.MetricsInterval, d.MetricsInterval)
+	setD(&o.StateInterval, d.StateInterval)
+	setD(&o.SnapshotInterval, d.SnapshotInterval)
+	setD(&o.AckTimeout, d.AckTimeout)
+	setD(&o.FlushTimeout, d.FlushTimeout)
+	if o.OutboxMaxBytes <= 0 {
+		o.OutboxMaxBytes = d.OutboxMaxBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.newDetector == nil {
+		o.newDetector = catalog.New
+	}
+	if o.restore == nil {
+		o.restore = catalog.Restore
+	}
+	return o, nil
+}

@@ -1,0 +1,200 @@
+// Package state keeps each model's state on the gateway's disk so that an
+// agent restarted (or crashed) resumes learning where it stopped.
+//
+// Every model is one file, <dir>/<machine>.<role>.model: a small CBOR
+// record holding the machine's sensor set (the vector layout the model was
+// trained on) and the model's own snapshot. Files are replaced atomically:
+// written to a temporary file, synced, renamed over the old one, and the
+// directory synced, so a crash leaves either the old or the new state.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"millwright/wire"
+)
+
+// Version is the file format version.
+const Version = 1
+
+// MaxFileSize bounds a state file: a model snapshot plus a little.
+const MaxFileSize = 4 << 20
+
+const suffix = ".model"
+
+// Model is one saved model.
+type Model struct {
+	Version uint16   `cbor:"1,keyasint"`
+	Machine string   `cbor:"2,keyasint"`
+	Role    string   `cbor:"3,keyasint"`
+	Kind    string   `cbor:"4,keyasint"`
+	Sensors []string `cbor:"5,keyasint"`
+	Data    []byte   `cbor:"6,keyasint"` // the detector's MarshalSnapshot
+	Saved   int64    `cbor:"7,keyasint"` // Unix ns
+}
+
+var decMode cbor.DecMode
+
+func init() {
+	var err error
+	decMode, err = cbor.DecOptions{
+		MaxNestedLevels:  4,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      64,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(fmt.Sprintf("state: cbor decode mode: %v", err))
+	}
+}
+
+// Path returns the file of a machine's model of a role in dir.
+func Path(dir, machine, role string) string {
+	return filepath.Join(dir, machine+"."+role+suffix)
+}
+
+// Save writes m atomically to its file in dir.
+func Save(dir string, m Model) error {
+	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) {
+		return fmt.Errorf("save model state: bad machine %q or role %q", m.Machine, m.Role)
+	}
+	m.Version = Version
+	b, err := cbor.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("save model state %s: encode: %w", m.Machine, err)
+	}
+	if err := WriteAtomic(Path(dir, m.Machine, m.Role), b); err != nil {
+		return fmt.Errorf("save model state %s: %w", m.Machine, err)
+	}
+	return nil
+}
+
+// WriteAtomic replaces the file at path with b: temporary file, fsync,
+// rename, fsync of the directory.
+func WriteAtomic(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Decode parses a state file's bytes, refusing anything malformed.
+func Decode(b []byte) (Model, error) {
+	var m Model
+	if len(b) > MaxFileSize {
+		return m, fmt.Errorf("%d bytes, limit %d", len(b), MaxFileSize)
+	}
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return Model{}, fmt.Errorf("malformed: %w", err)
+	}
+	if m.Version != Version {
+		return Model{}, fmt.Errorf("unknown version %d", m.Version)
+	}
+	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) || len(m.Data) == 0 || len(m.Sensors) == 0 {
+		return Model{}, errors.New("incomplete: machine, role, sensors and data are required")
+	}
+	for _, s := range m.Sensors {
+		if !wire.ValidID(s) {
+			return Model{}, fmt.Errorf("bad sensor id %q", s)
+		}
+	}
+	return m, nil
+}
+
+// Failed is a state file that could not be loaded.
+type Failed struct {
+	Path string
+	Err  error
+}
+
+// LoadAll reads every state file in dir. Files that cannot be read or
+// decoded are returned in failed, each with the reason; the caller decides
+// (the agent starts those machines fresh).
+func LoadAll(dir string) (models []Model, failed []Failed, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load model state: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, suffix) || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		m, err := readFile(path)
+		if err == nil && Path(dir, m.Machine, m.Role) != path {
+			err = fmt.Errorf("names machine %q role %q, not its file name", m.Machine, m.Role)
+		}
+		if err != nil {
+			failed = append(failed, Failed{Path: path, Err: err})
+			continue
+		}
+		models = append(models, m)
+	}
+	return models, failed, nil
+}
+
+func readFile(path string) (Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Model{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Model{}, err
+	}
+	if st.Size() > MaxFileSize {
+		return Model{}, fmt.Errorf("%d bytes, limit %d", st.Size(), MaxFileSize)
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
+		return Model{}, err
+	}
+	return Decode(b)
+}
+
+// SetAside renames a state file that could not be used to <path>.corrupt,
+// keeping it for inspection without loading it again.
+func SetAside(path string) error {
+	if err := os.Rename(path, path+".corrupt"); err != nil {
+		return fmt.Errorf("set aside %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	want := Model{Machine: "press-1", Role: "champion", Kind: "baseline", Sensors: []string{"a", "b"}, Data: []byte{1, 2, 3}, Saved: 42}
+	if err := Save(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	want.Data = []byte{4, 5} // overwrite in place
+	if err := Save(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, failed, err := LoadAll(dir)
+	if err != nil || len(failed) != 0 || len(got) != 1 {
+		t.Fatalf("LoadAll = %v, %v, %v", got, failed, err)
+	}
+	want.Version = Version
+	if g := got[0]; g.Machine != want.Machine || !slices.Equal(g.Data, want.Data) || !slices.Equal(g.Sensors, want.Sensors) || g.Kind != want.Kind || g.Saved != 42 {
+		t.Errorf("got %+v, want %+v", g, want)
+	}
+	// No temporary files are left behind.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("dir holds %d entries, want 1", len(entries))
+	}
+}
+
+func TestLoadAllReportsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := Save(dir, Model{Machine: "ok", Role: "champion", Kind: "k", Sensors: []string{"a"}, Data: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{
+		"garbage.champion.model": []byte("not cbor at all"),
+		"empty.champion.model":   nil,
+	}
+	for name, b := range bad {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A valid record under another machine's name is refused too.
+	b, _ := os.ReadFile(Path(dir, "ok", "champion"))
+	os.WriteFile(filepath.Join(dir, "other.champion.model"), b, 0o600)
+
+	got, failed, err := LoadAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Machine != "ok" {
+		t.Errorf("loaded %+v", got)
+	}
+	if len(failed) != 3 {
+		t.Fatalf("failed = %+v, want 3", failed)
+	}
+	for _, f := range failed {
+		if f.Err == nil {
+			t.Errorf("%s: no reason", f.Path)
+		}
+		if strings.HasSuffix(f.Path, "other.champion.model") && !strings.Contains(f.Err.Error(), "not its file name") {
+			t.Errorf("other: %v", f.Err)
+		}
+		if err := SetAside(f.Path); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, failed, _ := LoadAll(dir); len(failed) != 0 {
+		t.Errorf("set-aside files are loaded again: %+v", failed)
+	}
+}
+
+func TestSaveRefusesBadIDs(t *testing.T) {
+	if err := Save(t.TempDir(), Model{Machine: "../x", Role: "champion"}); err == nil {
+		t.Error("Save accepted a machine id with a path in it")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if m.Version != Version || len(m.Data) == 0 || len(m.Sensors) == 0 {
+			t.Errorf("accepted incomplete %+v", m)
+		}
+	})
+}

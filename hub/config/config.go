@@ -1,0 +1,136 @@
+// Package config is the hub's typed configuration file. Defaults are filled
+// in by Default, so the demo runs without a file; Load reads a YAML file
+// strictly over them and validates the result.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"millwright/internal/conf"
+)
+
+// Config is the whole hub configuration.
+type Config struct {
+	// DataDir holds the store (hub.db).
+	DataDir string `yaml:"data_dir"`
+	HTTP    HTTP   `yaml:"http"`
+	MQTT    MQTT   `yaml:"mqtt"`
+	Store   Store  `yaml:"store"`
+	Ingest  Ingest `yaml:"ingest"`
+	// StatusEvery is how often the status line is printed; 0 disables it.
+	StatusEvery conf.Duration `yaml:"status_every"`
+}
+
+// HTTP is the API and UI server.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// MQTT is where agents connect.
+type MQTT struct {
+	// Listen is the embedded broker's TCP address, used when Broker is empty.
+	Listen string `yaml:"listen"`
+	// Broker is an external broker URL (tcp://host:1883); it replaces the
+	// embedded broker.
+	Broker string `yaml:"broker"`
+	// ClientID is the hub's own client id at the broker.
+	ClientID string `yaml:"client_id"`
+}
+
+// Store is the embedded database.
+type Store struct {
+	// Retention is how long metric points are kept.
+	Retention conf.Duration `yaml:"retention"`
+	// RetentionEvery is how often old points are deleted.
+	RetentionEvery conf.Duration `yaml:"retention_every"`
+}
+
+// Ingest is the MQTT → store pipeline.
+type Ingest struct {
+	// Queue bounds messages waiting to be stored.
+	Queue int `yaml:"queue"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		DataDir: "./data/hub",
+		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		MQTT:    MQTT{Listen: "127.0.0.1:1883", ClientID: "millwright-hub"},
+		Store: Store{
+			Retention:      conf.Duration(7 * 24 * time.Hour),
+			RetentionEvery: conf.Duration(time.Hour),
+		},
+		Ingest:      Ingest{Queue: 1024},
+		StatusEvery: conf.Duration(5 * time.Second),
+	}
+}
+
+// Load reads the file at path (none when empty) over the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if err := conf.Load(path, &c); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every field and names the first bad one.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if err := hostPort(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	if c.MQTT.Broker == "" {
+		if err := hostPort(c.MQTT.Listen); err != nil {
+			return fmt.Errorf("mqtt.listen: %w", err)
+		}
+	} else if err := brokerURL(c.MQTT.Broker); err != nil {
+		return fmt.Errorf("mqtt.broker: %w", err)
+	}
+	if c.MQTT.ClientID == "" {
+		return errors.New("mqtt.client_id: must not be empty")
+	}
+	if c.Store.Retention.D() < time.Minute {
+		return fmt.Errorf("store.retention: %v is under the minimum of 1m", c.Store.Retention.D())
+	}
+	if c.Store.RetentionEvery.D() < time.Second {
+		return fmt.Errorf("store.retention_every: %v is under the minimum of 1s", c.Store.RetentionEvery.D())
+	}
+	if c.Ingest.Queue < 1 || c.Ingest.Queue > 1<<20 {
+		return fmt.Errorf("ingest.queue: %d is outside 1..1048576", c.Ingest.Queue)
+	}
+	if c.StatusEvery.D() < 0 {
+		return fmt.Errorf("status_every: %v is negative", c.StatusEvery.D())
+	}
+	return nil
+}
+
+func hostPort(s string) error {
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	return nil
+}
+
+func brokerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	return nil
+}

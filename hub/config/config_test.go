@@ -1,0 +1,101 @@
+package config_test
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"millwright/hub/config"
+)
+
+func TestGoodFixtures(t *testing.T) {
+	full := config.Default()
+	full.DataDir = "/var/lib/millwright/hub"
+	full.HTTP.Listen = "0.0.0.0:8080"
+	full.MQTT = config.MQTT{Listen: "0.0.0.0:1883", ClientID: "hub-a"}
+	full.Store.Retention.UnmarshalText([]byte("72h"))
+	full.Store.RetentionEvery.UnmarshalText([]byte("30m"))
+	full.Ingest.Queue = 4096
+	full.StatusEvery.UnmarshalText([]byte("10s"))
+	ext := config.Default()
+	ext.MQTT.Broker = "tcp://mosquitto.local:1883"
+	tests := []struct {
+		file string
+		want config.Config
+	}{
+		{"", config.Default()},
+		{"empty.yaml", config.Default()},
+		{"full.yaml", full},
+		{"external-broker.yaml", ext},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := tt.file
+			if path != "" {
+				path = filepath.Join("testdata", path)
+			}
+			got, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	d := config.Default()
+	if d.StatusEvery.D() != 5*time.Second || d.Store.Retention.D() != 7*24*time.Hour || d.HTTP.Listen != "127.0.0.1:8080" {
+		t.Fatalf("defaults = %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadFixtures(t *testing.T) {
+	tests := map[string]string{
+		"unknown-field.bad.yaml":   "field port not found",
+		"bad-duration.bad.yaml":    `duration "often"`,
+		"bad-listen.bad.yaml":      "http.listen",
+		"bad-broker.bad.yaml":      "mqtt.broker",
+		"short-retention.bad.yaml": "store.retention",
+		"bad-queue.bad.yaml":       "ingest.queue",
+		"empty-datadir.bad.yaml":   "data_dir",
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(tests) {
+		t.Fatalf("%d bad fixtures on disk, %d in the table: pair every fixture with its error", len(files), len(tests))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			want, ok := tests[name]
+			if !ok {
+				t.Fatalf("no expected error for %s", name)
+			}
+			_, err := config.Load(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not contain %q", err, want)
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want not-exist", err)
+	}
+}

@@ -1,0 +1,110 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// mqttClient is the slice of an MQTT client ingest needs.
+type mqttClient interface {
+	// Connect connects and keeps reconnecting until Disconnect. After every
+	// (re)connect it subscribes to the configured filter; messages go to the
+	// configured handler. It returns once first connected, or ctx's error.
+	Connect(ctx context.Context) error
+	// Publish sends payload, which the client may keep until it is sent,
+	// and waits for the broker's acknowledgement (QoS 1) or ctx.
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	// IsConnected reports whether the connection is up and subscribed now.
+	IsConnected() bool
+	// Disconnect closes the connection and stops reconnecting.
+	Disconnect()
+}
+
+// clientConfig is what a clientFactory needs.
+type clientConfig struct {
+	BrokerURL string
+	ClientID  string
+	Filter    string
+	QoS       byte
+	Handler   func(topic string, payload []byte)
+	Log       *slog.Logger
+}
+
+// clientFactory builds an mqttClient; tests may swap it.
+type clientFactory func(clientConfig) mqttClient
+
+// pahoClient adapts paho.
+type pahoClient struct {
+	c          paho.Client
+	cfg        clientConfig
+	subscribed atomic.Bool
+}
+
+func newPahoClient(cfg clientConfig) mqttClient {
+	p := &pahoClient{cfg: cfg}
+	o := paho.NewClientOptions().
+		AddBroker(cfg.BrokerURL).
+		SetClientID(cfg.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			p.subscribed.Store(false)
+			cfg.Log.Warn("mqtt connection lost", "broker", cfg.BrokerURL, "err", err)
+		}).
+		SetOnConnectHandler(func(c paho.Client) {
+			// A clean session forgets subscriptions: renew them on every connect.
+			tok := c.Subscribe(cfg.Filter, cfg.QoS, func(_ paho.Client, m paho.Message) {
+				cfg.Handler(m.Topic(), m.Payload())
+			})
+			go func() {
+				if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
+					p.subscribed.Store(true)
+					cfg.Log.Info("mqtt subscribed", "broker", cfg.BrokerURL, "filter", cfg.Filter)
+					return
+				}
+				cfg.Log.Error("mqtt subscribe failed", "filter", cfg.Filter, "err", tok.Error())
+			}()
+		})
+	p.c = paho.NewClient(o)
+	return p
+}
+
+func (p *pahoClient) Connect(ctx context.Context) error {
+	tok := p.c.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt connect %s: %w", p.cfg.BrokerURL, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *pahoClient) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	tok := p.c.Publish(topic, qos, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *pahoClient) IsConnected() bool { return p.c.IsConnectionOpen() && p.subscribed.Load() }
+
+func (p *pahoClient) Disconnect() { p.c.Disconnect(250) }

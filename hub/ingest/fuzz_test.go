@@ -1,0 +1,128 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"millwright/hub/store"
+	"millwright/wire"
+)
+
+// fakeClient records publishes; it never connects anywhere.
+type fakeClient struct {
+	mu        sync.Mutex
+	published map[string][][]byte
+}
+
+func (f *fakeClient) Connect(context.Context) error { return nil }
+func (f *fakeClient) Publish(_ context.Context, topic string, _ byte, payload []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.published == nil {
+		f.published = map[string][][]byte{}
+	}
+	f.published[topic] = append(f.published[topic], payload)
+	return nil
+}
+func (f *fakeClient) IsConnected() bool { return true }
+func (f *fakeClient) Disconnect()       {}
+
+func newTestIngest(t testing.TB) (*Ingest, *fakeClient) {
+	t.Helper()
+	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fc := &fakeClient{}
+	in, err := New(Options{BrokerURL: "tcp://fake:1883", Store: st, newClient: func(clientConfig) mqttClient { return fc }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, fc
+}
+
+// FuzzHandle feeds arbitrary payloads on every agent topic: each is either
+// refused (counted) or stored and acked, and nothing panics.
+func FuzzHandle(f *testing.F) {
+	for _, m := range []wire.Message{
+		&wire.Birth{Env: wire.Envelope{Sender: "gw", Seq: 1}, Machines: []wire.MachineInfo{{ID: "m"}}},
+		&wire.Metrics{Env: wire.Envelope{Sender: "gw", Seq: 2}, Series: []wire.ModelMetric{{Machine: "m", Role: wire.RoleChampion}}},
+		&wire.Alert{Env: wire.Envelope{Sender: "gw", Seq: 3}, ID: "a", Machine: "m"},
+		&wire.Snapshot{Env: wire.Envelope{Sender: "gw", Seq: 4}, Machine: "m", Data: []byte{1}},
+	} {
+		b, err := wire.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(0), b)
+	}
+	f.Add(uint8(1), []byte{0xff})
+	in, fc := newTestIngest(f)
+	leaves := append(append([]string(nil), leaves...), "bogus")
+	f.Fuzz(func(t *testing.T, leaf uint8, payload []byte) {
+		topic := wire.AgentTopic("gw", leaves[int(leaf)%len(leaves)])
+		before := in.Stats()
+		in.handle(context.Background(), inbound{topic: topic, payload: payload})
+		in.flushAcks(context.Background())
+		after := in.Stats()
+		handled := (after.Ingested - before.Ingested) + (after.Duplicates - before.Duplicates) + (after.Rejected - before.Rejected)
+		if handled != 1 {
+			t.Fatalf("message counted %d times: %+v -> %+v", handled, before, after)
+		}
+	})
+	_ = fc
+}
+
+func TestAckOnlyAfterStore(t *testing.T) {
+	in, fc := newTestIngest(t)
+	b, err := wire.Marshal(&wire.Alert{Env: wire.Envelope{Sender: "gw", Seq: 9}, ID: "a9", Machine: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failing store (closed) must not ack.
+	in.st.Close()
+	in.handle(t.Context(), inbound{topic: wire.AgentTopic("gw", wire.LeafAlerts), payload: b})
+	in.flushAcks(t.Context())
+	if n := len(fc.published); n != 0 {
+		t.Fatalf("acked %d times after a failed write", n)
+	}
+	if s := in.Stats(); s.Ingested != 0 || s.Rejected != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestAcksBatchedPerGateway(t *testing.T) {
+	in, fc := newTestIngest(t)
+	send := func(gw string, seq uint64) {
+		b, err := wire.Marshal(&wire.Death{Env: wire.Envelope{Sender: gw, Seq: seq}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.handle(t.Context(), inbound{topic: wire.AgentTopic(gw, wire.LeafDeath), payload: b})
+	}
+	send("gwA", 1)
+	send("gwB", 1)
+	send("gwA", 2)
+	send("gwA", 0) // unsequenced: stored, never acked
+	in.flushAcks(t.Context())
+	want := map[string][]uint64{"gwA": {1, 2}, "gwB": {1}}
+	for gw, seqs := range want {
+		got := fc.published[wire.HubTopic(gw, wire.LeafAck)]
+		if len(got) != 1 {
+			t.Fatalf("%s: %d acks, want 1", gw, len(got))
+		}
+		var a wire.Ack
+		if err := wire.Unmarshal(got[0], &a); err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Seqs) != len(seqs) || a.Seqs[0] != seqs[0] || a.Seqs[len(seqs)-1] != seqs[len(seqs)-1] {
+			t.Fatalf("%s: acked %v, want %v", gw, a.Seqs, seqs)
+		}
+	}
+	in.flushAcks(t.Context())
+	if n := len(fc.published[wire.HubTopic("gwA", wire.LeafAck)]); n != 1 {
+		t.Fatalf("empty flush published again (%d)", n)
+	}
+}

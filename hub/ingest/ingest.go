@@ -1,0 +1,362 @@
+// Package ingest moves agent messages from MQTT into the hub store.
+//
+// It subscribes to every agent → hub topic, decodes each message with the
+// wire contract, writes it durably and only then acknowledges its sequence
+// number to the agent on the hub → agent ack topic. Duplicates are
+// acknowledged too, so an agent that missed an ack stops resending. Refused
+// messages (malformed, unknown version, oversized, invalid) are counted,
+// logged once per kind and topic, and dropped; they are never acked.
+//
+// The MQTT callback only hands the message to a bounded queue; one ingest
+// goroutine decodes, stores and acks, batching acks per gateway while the
+// queue has more to give.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"millwright/hub/store"
+	"millwright/wire"
+)
+
+// Defaults for Options.
+const (
+	DefaultClientID  = "millwright-hub"
+	DefaultQueueSize = 1024
+	// DefaultQueueWait is how long the MQTT callback waits for room in a
+	// full queue before dropping a message (the agent will resend it).
+	DefaultQueueWait = 2 * time.Second
+	maxAckBatch      = 256
+)
+
+// Options configure New. BrokerURL and Store are required.
+type Options struct {
+	BrokerURL string // e.g. tcp://127.0.0.1:1883
+	ClientID  string // default DefaultClientID
+	Store     *store.Store
+	Logger    *slog.Logger
+	// Rejects counts refused messages; nil makes a private one.
+	Rejects   *wire.Rejects
+	QueueSize int           // default DefaultQueueSize
+	QueueWait time.Duration // default DefaultQueueWait
+	// Registerer, when set, receives the ingest metrics.
+	Registerer prometheus.Registerer
+
+	newClient clientFactory // tests only; default paho
+}
+
+// Stats are running totals since start.
+type Stats struct {
+	Ingested   uint64 // messages stored (duplicates excluded)
+	Duplicates uint64
+	Rejected   uint64
+	Dropped    uint64 // queue overflow; not acked, so agents resend
+	AckErrors  uint64
+}
+
+type inbound struct {
+	topic   string
+	payload []byte
+	recv    time.Time
+}
+
+// Ingest is the MQTT → store pipeline.
+type Ingest struct {
+	opts    Options
+	log     *slog.Logger
+	st      *store.Store
+	rejects *wire.Rejects
+	client  mqttClient
+	queue   chan inbound
+	m       *metrics
+
+	ingested, duplicates, dropped, ackErrors atomic.Uint64
+
+	// owned by the run loop
+	acks   map[string][]uint64
+	ackSeq uint64
+	ackBuf []byte
+	msgs   decoded
+}
+
+// decoded holds one reusable value of every message type.
+type decoded struct {
+	birth    wire.Birth
+	death    wire.Death
+	metrics  wire.Metrics
+	alert    wire.Alert
+	snapshot wire.Snapshot
+	cmdAck   wire.CommandAck
+}
+
+// New checks opts and builds the pipeline; Run connects and serves.
+func New(opts Options) (*Ingest, error) {
+	if opts.BrokerURL == "" {
+		return nil, errors.New("ingest: broker URL is required")
+	}
+	if opts.Store == nil {
+		return nil, errors.New("ingest: store is required")
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Rejects == nil {
+		opts.Rejects = &wire.Rejects{Log: opts.Logger}
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.QueueWait <= 0 {
+		opts.QueueWait = DefaultQueueWait
+	}
+	if opts.newClient == nil {
+		opts.newClient = newPahoClient
+	}
+	in := &Ingest{
+		opts:    opts,
+		log:     opts.Logger,
+		st:      opts.Store,
+		rejects: opts.Rejects,
+		queue:   make(chan inbound, opts.QueueSize),
+		acks:    make(map[string][]uint64),
+	}
+	in.m = newMetrics(in)
+	if opts.Registerer != nil {
+		if err := in.m.register(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("ingest: register metrics: %w", err)
+		}
+	}
+	in.client = opts.newClient(clientConfig{
+		BrokerURL: opts.BrokerURL,
+		ClientID:  opts.ClientID,
+		Filter:    wire.AgentSubscription,
+		QoS:       1,
+		Handler:   in.enqueue,
+		Log:       opts.Logger,
+	})
+	return in, nil
+}
+
+// Rejects returns the refused-message counter.
+func (in *Ingest) Rejects() *wire.Rejects { return in.rejects }
+
+// Connected reports whether ingest is connected and subscribed.
+func (in *Ingest) Connected() bool { return in.client.IsConnected() }
+
+// Stats returns the running totals.
+func (in *Ingest) Stats() Stats {
+	return Stats{
+		Ingested:   in.ingested.Load(),
+		Duplicates: in.duplicates.Load(),
+		Rejected:   in.rejects.Total(),
+		Dropped:    in.dropped.Load(),
+		AckErrors:  in.ackErrors.Load(),
+	}
+}
+
+// enqueue is the MQTT callback: it must return quickly.
+func (in *Ingest) enqueue(topic string, payload []byte) {
+	msg := inbound{topic: topic, payload: payload, recv: time.Now()}
+	select {
+	case in.queue <- msg:
+		return
+	default:
+	}
+	t := time.NewTimer(in.opts.QueueWait)
+	defer t.Stop()
+	select {
+	case in.queue <- msg:
+	case <-t.C:
+		in.dropped.Add(1)
+		in.m.dropped.Inc()
+		in.log.Warn("ingest queue full, message dropped", "topic", topic)
+	}
+}
+
+// Run connects to the broker and ingests until ctx is done. Messages still
+// queued at shutdown are not acked; their agents resend them.
+func (in *Ingest) Run(ctx context.Context) error {
+	if err := in.client.Connect(ctx); err != nil {
+		in.client.Disconnect()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer in.client.Disconnect()
+	in.log.Info("ingest connected", "broker", in.opts.BrokerURL, "filter", wire.AgentSubscription)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-in.queue:
+			in.handle(ctx, msg)
+			// Take what is already waiting, then ack the batch in one go.
+			for n := 1; n < maxAckBatch; n++ {
+				select {
+				case msg := <-in.queue:
+					in.handle(ctx, msg)
+					continue
+				default:
+				}
+				break
+			}
+			in.flushAcks(ctx)
+		}
+	}
+}
+
+// invalid builds the DecodeError for a well-formed message that breaks the contract.
+func invalid(what, format string, args ...any) error {
+	return &wire.DecodeError{Kind: wire.KindInvalid, What: what, Err: fmt.Errorf(format, args...)}
+}
+
+// handle decodes, stores and queues the ack of one message.
+func (in *Ingest) handle(ctx context.Context, msg inbound) {
+	t, err := wire.ParseTopic(msg.topic)
+	if err != nil || t.Dir != "agent" {
+		in.rejects.Reject(msg.topic, invalid("message", "not an agent topic"))
+		return
+	}
+	var (
+		m     wire.Message
+		write func() (bool, error)
+		d     = &in.msgs
+	)
+	switch t.Leaf {
+	case wire.LeafBirth:
+		d.birth = wire.Birth{}
+		m, write = &d.birth, func() (bool, error) { return in.st.IngestBirth(ctx, &d.birth, msg.recv) }
+	case wire.LeafDeath:
+		d.death = wire.Death{}
+		m, write = &d.death, func() (bool, error) { return in.st.IngestDeath(ctx, &d.death, msg.recv) }
+	case wire.LeafMetrics:
+		d.metrics = wire.Metrics{}
+		m, write = &d.metrics, func() (bool, error) { return in.st.IngestMetrics(ctx, &d.metrics, msg.recv) }
+	case wire.LeafAlerts:
+		d.alert = wire.Alert{}
+		m, write = &d.alert, func() (bool, error) { return in.st.IngestAlert(ctx, &d.alert, msg.recv) }
+	case wire.LeafSnapshots:
+		d.snapshot = wire.Snapshot{}
+		m, write = &d.snapshot, func() (bool, error) { return in.st.IngestSnapshot(ctx, &d.snapshot, msg.recv) }
+	case wire.LeafCmdAck:
+		d.cmdAck = wire.CommandAck{}
+		m, write = &d.cmdAck, func() (bool, error) { return in.st.IngestCommandAck(ctx, &d.cmdAck, msg.recv) }
+	default:
+		in.rejects.Reject(msg.topic, invalid(t.Leaf, "unknown agent topic leaf %q", t.Leaf))
+		return
+	}
+	if err := wire.Unmarshal(msg.payload, m); err != nil {
+		in.rejects.Reject(msg.topic, err)
+		return
+	}
+	if err := check(t, m); err != nil {
+		in.rejects.Reject(msg.topic, err)
+		return
+	}
+	start := time.Now()
+	dup, err := write()
+	in.m.writeSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		// Not acked: the agent resends, and the store may be back by then.
+		in.log.Error("store write failed", "topic", msg.topic, "err", err)
+		return
+	}
+	if dup {
+		in.duplicates.Add(1)
+		in.m.duplicates.Inc()
+	} else {
+		in.ingested.Add(1)
+		in.m.ingested[t.Leaf].Inc()
+	}
+	if seq := envelopeOf(m).Seq; seq != 0 {
+		in.acks[t.Gateway] = append(in.acks[t.Gateway], seq)
+	}
+}
+
+// check enforces what decoding cannot: the sender is the topic's gateway
+// and every id is usable.
+func check(t wire.Topic, m wire.Message) error {
+	env := envelopeOf(m)
+	if env.Sender != t.Gateway {
+		return invalid(t.Leaf, "sender %q on the topic of gateway %q", env.Sender, t.Gateway)
+	}
+	machine := func(id string) error {
+		if !wire.ValidID(id) {
+			return invalid(t.Leaf, "bad machine id %q", id)
+		}
+		return nil
+	}
+	switch v := m.(type) {
+	case *wire.Birth:
+		for i := range v.Machines {
+			if err := machine(v.Machines[i].ID); err != nil {
+				return err
+			}
+		}
+	case *wire.Metrics:
+		for i := range v.Series {
+			if err := machine(v.Series[i].Machine); err != nil {
+				return err
+			}
+		}
+	case *wire.Alert:
+		if v.ID == "" {
+			return invalid(t.Leaf, "alert without id")
+		}
+		return machine(v.Machine)
+	case *wire.Snapshot:
+		return machine(v.Machine)
+	}
+	return nil
+}
+
+func envelopeOf(m wire.Message) *wire.Envelope {
+	switch v := m.(type) {
+	case *wire.Birth:
+		return &v.Env
+	case *wire.Death:
+		return &v.Env
+	case *wire.Metrics:
+		return &v.Env
+	case *wire.Alert:
+		return &v.Env
+	case *wire.Snapshot:
+		return &v.Env
+	case *wire.CommandAck:
+		return &v.Env
+	}
+	panic(fmt.Sprintf("ingest: unexpected message %T", m))
+}
+
+// flushAcks publishes one Ack per gateway for the seqs stored since the last flush.
+func (in *Ingest) flushAcks(ctx context.Context) {
+	for gw, seqs := range in.acks {
+		if len(seqs) == 0 {
+			continue
+		}
+		in.ackSeq++
+		ack := wire.Ack{Env: wire.Envelope{Sender: in.opts.ClientID, Seq: in.ackSeq, Time: time.Now().UnixNano()}, Seqs: seqs}
+		var err error
+		in.ackBuf, err = wire.AppendMarshal(in.ackBuf[:0], &ack)
+		if err == nil {
+			// The client may hold the payload until it is sent: give it its own copy.
+			err = in.client.Publish(ctx, wire.HubTopic(gw, wire.LeafAck), 1, append([]byte(nil), in.ackBuf...))
+		}
+		if err != nil {
+			in.ackErrors.Add(1)
+			in.log.Warn("ack not sent; the agent will resend", "gateway", gw, "seqs", len(seqs), "err", err)
+		}
+		in.acks[gw] = seqs[:0]
+	}
+}

@@ -1,0 +1,95 @@
+// Command hub is Millwright's central server: embedded MQTT broker, ingest
+// of agent messages into an embedded store, JSON API and web UI.
+//
+//	hub [serve] [--config FILE] [--data DIR] [--http ADDR] [--mqtt ADDR]
+//	    [--broker URL] [--status-every DURATION]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"millwright/hub/config"
+	"millwright/hub/server"
+	"millwright/internal/conf"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		return fmt.Errorf("unknown command %q (want: serve)", args[0])
+	}
+	fs := flag.NewFlagSet("hub serve", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML config `file` (defaults need none)")
+	d := config.Default()
+	data := fs.String("data", d.DataDir, "data `dir`ectory")
+	httpAddr := fs.String("http", d.HTTP.Listen, "HTTP API and UI listen `addr`ess")
+	mqttAddr := fs.String("mqtt", d.MQTT.Listen, "embedded MQTT broker listen `addr`ess")
+	brokerURL := fs.String("broker", "", "external broker `url` (tcp://host:1883) instead of the embedded one")
+	every := fs.Duration("status-every", d.StatusEvery.D(), "status line period (0 disables)")
+	debug := fs.Bool("debug", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	// Flags given on the command line override the file.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "data":
+			cfg.DataDir = *data
+		case "http":
+			cfg.HTTP.Listen = *httpAddr
+		case "mqtt":
+			cfg.MQTT.Listen = *mqttAddr
+		case "broker":
+			cfg.MQTT.Broker = *brokerURL
+		case "status-every":
+			cfg.StatusEvery = conf.Duration(*every)
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	opts := server.FromConfig(cfg)
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.StatusEvery.D() > 0 {
+		opts.StatusOut = os.Stdout
+	}
+	srv, err := server.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("hub: http://%s  mqtt %s  data %s\n", srv.HTTPAddr(), srv.BrokerURL(), cfg.DataDir)
+	start := time.Now()
+	err = srv.Run(ctx)
+	opts.Logger.Info("hub stopped", "uptime", time.Since(start).Round(time.Second))
+	return err
+}

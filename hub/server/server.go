@@ -1,0 +1,253 @@
+// Package server assembles the hub: embedded MQTT broker (or an external
+// one), ingest, store, HTTP API and UI, retention and the status line, and
+// runs them together until the context ends. cmd-style callers and tests in
+// other packages start a whole hub in-process with New and Run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"millwright/hub/api"
+	"millwright/hub/broker"
+	"millwright/hub/config"
+	"millwright/hub/ingest"
+	"millwright/hub/store"
+	"millwright/hub/ui"
+)
+
+// Options configure New. The zero value runs the demo setup: data in
+// ./data/hub, HTTP on 127.0.0.1:8080, embedded broker on 127.0.0.1:1883,
+// no status line. Use "127.0.0.1:0" addresses in tests.
+type Options struct {
+	DataDir  string // default "./data/hub"
+	HTTPAddr string // default "127.0.0.1:8080"
+	MQTTAddr string // embedded broker listen address; default "127.0.0.1:1883"
+	// BrokerURL is an external broker (tcp://host:1883); when set no
+	// broker is embedded and MQTTAddr is ignored.
+	BrokerURL string
+	ClientID  string // hub's MQTT client id; default ingest.DefaultClientID
+
+	Retention      time.Duration // metric points kept; default 7 days
+	RetentionEvery time.Duration // default 1h
+	IngestQueue    int           // default ingest.DefaultQueueSize
+
+	// StatusOut, when set, receives a status line every StatusEvery
+	// (default 5s).
+	StatusOut   io.Writer
+	StatusEvery time.Duration
+
+	// UIDir serves the UI from disk instead of the embedded copy (dev mode).
+	UIDir  string
+	Logger *slog.Logger
+}
+
+// FromConfig maps a loaded configuration onto Options.
+func FromConfig(c config.Config) Options {
+	return Options{
+		DataDir:        c.DataDir,
+		HTTPAddr:       c.HTTP.Listen,
+		MQTTAddr:       c.MQTT.Listen,
+		BrokerURL:      c.MQTT.Broker,
+		ClientID:       c.MQTT.ClientID,
+		Retention:      c.Store.Retention.D(),
+		RetentionEvery: c.Store.RetentionEvery.D(),
+		IngestQueue:    c.Ingest.Queue,
+		StatusEvery:    c.StatusEvery.D(),
+	}
+}
+
+func (o *Options) defaults() {
+	d := config.Default()
+	if o.DataDir == "" {
+		o.DataDir = d.DataDir
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = d.HTTP.Listen
+	}
+	if o.MQTTAddr == "" {
+		o.MQTTAddr = d.MQTT.Listen
+	}
+	if o.Retention <= 0 {
+		o.Retention = d.Store.Retention.D()
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = d.Store.RetentionEvery.D()
+	}
+	if o.StatusEvery <= 0 {
+		o.StatusEvery = d.StatusEvery.D()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is an assembled hub. Run must be called once; it releases
+// everything New acquired when it returns.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	store   *store.Store
+	broker  *broker.Broker // nil with an external broker
+	ingest  *ingest.Ingest
+	httpLn  net.Listener
+	http    *http.Server
+	handler http.Handler
+	url     string
+}
+
+// New opens the store and binds the HTTP and (embedded) MQTT listeners, so
+// the addresses are known before Run.
+func New(ctx context.Context, opts Options) (_ *Server, err error) {
+	opts.defaults()
+	s := &Server{opts: opts, log: opts.Logger}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	s.store, err = store.Open(ctx, opts.DataDir, store.Options{Logger: opts.Logger.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	s.url = opts.BrokerURL
+	if s.url == "" {
+		s.broker, err = broker.New(broker.Options{Addr: opts.MQTTAddr, Logger: opts.Logger.With("component", "broker")})
+		if err != nil {
+			return nil, err
+		}
+		s.url = s.broker.URL()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "millwright_hub_gateways_online",
+		Help: "Gateways whose last birth/death said online.",
+	}, s.gatewaysOnline))
+	s.ingest, err = ingest.New(ingest.Options{
+		BrokerURL:  s.url,
+		ClientID:   opts.ClientID,
+		Store:      s.store,
+		Logger:     opts.Logger.With("component", "ingest"),
+		QueueSize:  opts.IngestQueue,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = api.New(api.Options{
+		Store:    s.store,
+		Ingest:   s.ingest,
+		Ready:    s.Ready,
+		Gatherer: reg,
+		UI:       ui.Handler(opts.UIDir),
+		Logger:   opts.Logger.With("component", "api"),
+	})
+	s.httpLn, err = net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
+	return s, nil
+}
+
+func (s *Server) gatewaysOnline() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := s.store.Counts(ctx)
+	if err != nil {
+		return 0
+	}
+	return float64(c.GatewaysOnline)
+}
+
+// release closes what New opened, for a failed New or a finished Run.
+func (s *Server) release() {
+	if s.broker != nil {
+		if err := s.broker.Close(); err != nil {
+			s.log.Warn("close broker", "err", err)
+		}
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.log.Warn("close store", "err", err)
+		}
+	}
+}
+
+// HTTPAddr is the bound HTTP address, e.g. "127.0.0.1:8080".
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// MQTTAddr is the embedded broker's bound address, or "" with an external broker.
+func (s *Server) MQTTAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.Addr()
+}
+
+// BrokerURL is the broker the hub ingests from, e.g. "tcp://127.0.0.1:1883".
+func (s *Server) BrokerURL() string { return s.url }
+
+// Store is the hub's store (valid until Run returns).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Ingest is the hub's ingest pipeline.
+func (s *Server) Ingest() *ingest.Ingest { return s.ingest }
+
+// Handler is the hub's HTTP handler (API, probes, metrics, UI).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ready returns nil once ingest is connected and subscribed to the broker.
+func (s *Server) Ready() error {
+	if !s.ingest.Connected() {
+		return errors.New("ingest not connected to broker " + s.url)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts everything down: HTTP, ingest,
+// broker, and last the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.release()
+	g, gctx := errgroup.WithContext(ctx)
+	if s.broker != nil {
+		g.Go(func() error { return s.broker.Run(gctx) })
+	}
+	g.Go(func() error { return s.ingest.Run(gctx) })
+	g.Go(func() error { return s.store.RunRetention(gctx, s.opts.Retention, s.opts.RetentionEvery) })
+	g.Go(func() error {
+		err := s.http.Serve(s.httpLn)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http serve: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		if err := s.http.Shutdown(sctx); err != nil {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		return nil
+	})
+	if s.opts.StatusOut != nil {
+		g.Go(func() error { return s.runStatus(gctx) })
+	}
+	s.log.Info("hub running", "http", "http://"+s.HTTPAddr(), "broker", s.url, "data", s.opts.DataDir)
+	return g.Wait()
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"millwright/wire"
+)
+
+// fin maps NaN and ±Inf, which neither SQL NOT NULL columns nor JSON can
+// hold, to 0.
+func fin(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// finOrNull maps NaN and ±Inf to SQL NULL.
+func finOrNull(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
+}
+
+// claim records (sender, seq) in tx and reports whether it was already there.
+func claim(ctx context.Context, tx *sql.Tx, env *wire.Envelope, now int64) (dup bool, err error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO seen (sender, seq, received) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		env.Sender, int64(env.Seq), now)
+	if err != nil {
+		return false, fmt.Errorf("record seq: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record seq: %w", err)
+	}
+	return n == 0, nil
+}
+
+// ingest runs write inside a transaction guarded by the (sender, seq) claim.
+// Seq 0 means unsequenced (nothing to de-duplicate on): always written.
+func (s *Store) ingest(ctx context.Context, what string, env *wire.Envelope, recv time.Time, write func(tx *sql.Tx, now int64) error) (dup bool, err error) {
+	now := recv.UnixNano()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("store %s: begin: %w", what, err)
+	}
+	defer tx.Rollback()
+	if env.Seq != 0 {
+		dup, err = claim(ctx, tx, env, now)
+		if err != nil {
+			return false, fmt.Errorf("store %s: %w", what, err)
+		}
+		if dup {
+			return true, nil
+		}
+	}
+	if err := write(tx, now); err != nil {
+		return false, fmt.Errorf("store %s: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("store %s: commit: %w", what, err)
+	}
+	return false, nil
+}
+
+func touchGateway(ctx context.Context, tx *sql.Tx, gw string, now int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, first_seen, last_seen) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`, gw, now, now)
+	if err != nil {
+		return fmt.Errorf("touch gateway: %w", err)
+	}
+	return nil
+}
+
+func touchMachine(ctx context.Context, tx *sql.Tx, gw, machine string, now int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO machines (gateway, id, last_seen) VALUES (?, ?, ?)
+		ON CONFLICT (gateway, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`, gw, machine, now)
+	if err != nil {
+		return fmt.Errorf("touch machine: %w", err)
+	}
+	return nil
+}
+
+// IngestBirth marks the gateway online and upserts its machines.
+func (s *Store) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (dup bool, err error) {
+	gw := b.Env.Sender
+	return s.ingest(ctx, "birth", &b.Env, recv, func(tx *sql.Tx, now int64) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash)
+			VALUES (?, ?, 1, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET agent_version = excluded.agent_version, online = 1,
+				last_seen = excluded.last_seen, config_hash = excluded.config_hash`,
+			gw, b.AgentVersion, now, now, b.ConfigHash)
+		if err != nil {
+			return fmt.Errorf("upsert gateway: %w", err)
+		}
+		for i := range b.Machines {
+			m := &b.Machines[i]
+			sensors := m.Sensors
+			if sensors == nil {
+				sensors = []string{}
+			}
+			js, err := json.Marshal(sensors)
+			if err != nil {
+				return fmt.Errorf("encode sensors: %w", err)
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO machines (gateway, id, type, site, line, sensors, model, last_seen)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (gateway, id) DO UPDATE SET type = excluded.type, site = excluded.site,
+					line = excluded.line, sensors = excluded.sensors, model = excluded.model`,
+				gw, m.ID, m.Type, m.Site, m.Line, string(js), m.Model, now)
+			if err != nil {
+				return fmt.Errorf("upsert machine %s: %w", m.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// IngestDeath marks the gateway offline.
+func (s *Store) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (dup bool, err error) {
+	return s.ingest(ctx, "death", &d.Env, recv, func(tx *sql.Tx, now int64) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, online, first_seen, last_seen) VALUES (?, 0, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET online = 0, last_seen = excluded.last_seen`, d.Env.Sender, now, now)
+		if err != nil {
+			return fmt.Errorf("mark gateway offline: %w", err)
+		}
+		return nil
+	})
+}
+
+// IngestMetrics stores every series as a metric point and updates each
+// machine's latest champion score.
+func (s *Store) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time) (dup bool, err error) {
+	gw := m.Env.Sender
+	return s.ingest(ctx, "metrics", &m.Env, recv, func(tx *sql.Tx, now int64) error {
+		if err := touchGateway(ctx, tx, gw, now); err != nil {
+			return err
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO metric_points (gateway, machine, model, role, time, interval_ns,
+			count, score_mean, score_max, score_last, alerts, samples, latency_ns, threshold)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("prepare metric insert: %w", err)
+		}
+		defer ins.Close()
+		for i := range m.Series {
+			p := &m.Series[i]
+			if err := touchMachine(ctx, tx, gw, p.Machine, now); err != nil {
+				return err
+			}
+			if _, err := ins.ExecContext(ctx, gw, p.Machine, p.Model, p.Role, m.Env.Time, m.IntervalNs,
+				int64(p.Count), fin(p.ScoreMean), fin(p.ScoreMax), fin(p.ScoreLast), int64(p.Alerts), int64(p.Samples),
+				p.LatencyNs, fin(p.Threshold)); err != nil {
+				return fmt.Errorf("insert metric point: %w", err)
+			}
+			if p.Role == wire.RoleChampion {
+				if _, err := tx.ExecContext(ctx, `UPDATE machines SET last_score = ?, threshold = ?,
+					model = CASE WHEN model = '' THEN ? ELSE model END WHERE gateway = ? AND id = ?`,
+					finOrNull(p.ScoreLast), finOrNull(p.Threshold), p.Model, gw, p.Machine); err != nil {
+					return fmt.Errorf("update machine score: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// IngestAlert stores an alert as open. An alert whose ID is already stored
+// (a redelivery under a new seq) is left as it is.
+func (s *Store) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (dup bool, err error) {
+	gw := a.Env.Sender
+	return s.ingest(ctx, "alert", &a.Env, recv, func(tx *sql.Tx, now int64) error {
+		if err := touchGateway(ctx, tx, gw, now); err != nil {
+			return err
+		}
+		if err := touchMachine(ctx, tx, gw, a.Machine, now); err != nil {
+			return err
+		}
+		contrib := a.Contributors
+		if contrib == nil {
+			contrib = []wire.Contribution{}
+		}
+		for i := range contrib {
+			contrib[i].Value = fin(contrib[i].Value)
+		}
+		js, err := json.Marshal(contrib)
+		if err != nil {
+			return fmt.Errorf("encode contributors: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO alerts (id, gateway, machine, model, severity, score, threshold,
+			start_time, received, status, status_time, contributors, message)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			a.ID, gw, a.Machine, a.Model, a.Severity, fin(a.Score), fin(a.Threshold), a.Env.Time, now, now, string(js), a.Message)
+		if err != nil {
+			return fmt.Errorf("insert alert: %w", err)
+		}
+		return nil
+	})
+}
+
+// SnapshotID is the content hash that names a snapshot.
+func SnapshotID(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// IngestSnapshot stores a model snapshot under its content hash.
+func (s *Store) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (dup bool, err error) {
+	gw := sn.Env.Sender
+	return s.ingest(ctx, "snapshot", &sn.Env, recv, func(tx *sql.Tx, now int64) error {
+		if err := touchGateway(ctx, tx, gw, now); err != nil {
+			return err
+		}
+		if err := touchMachine(ctx, tx, gw, sn.Machine, now); err != nil {
+			return err
+		}
+		data := sn.Data
+		if data == nil {
+			data = []byte{}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (id, gateway, machine, model, role, parent, samples, size, received, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			SnapshotID(data), gw, sn.Machine, sn.Model, sn.Role, sn.Parent, int64(sn.Samples), len(data), now, data)
+		if err != nil {
+			return fmt.Errorf("insert snapshot: %w", err)
+		}
+		return nil
+	})
+}
+
+// IngestCommandAck stores an agent's answer to a command.
+func (s *Store) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time.Time) (dup bool, err error) {
+	gw := c.Env.Sender
+	return s.ingest(ctx, "cmdack", &c.Env, recv, func(tx *sql.Tx, now int64) error {
+		if err := touchGateway(ctx, tx, gw, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO command_acks (gateway, command_id, ok, reason, received)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (gateway, command_id) DO UPDATE SET ok = excluded.ok,
+			reason = excluded.reason, received = excluded.received`, gw, c.CommandID, c.OK, c.Reason, now)
+		if err != nil {
+			return fmt.Errorf("insert command ack: %w", err)
+		}
+		return nil
+	})
+}

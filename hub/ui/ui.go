@@ -1,0 +1,37 @@
+// Package ui serves the hub's web UI: plain HTML, CSS and JavaScript
+// embedded in the binary, with no build step. The page reads the JSON API
+// under /api/v1 and refreshes itself.
+package ui
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"os"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Handler serves the UI. When dir is not empty the files are read from
+// that directory on every request instead (a development mode for editing
+// the page without rebuilding).
+func Handler(dir string) http.Handler {
+	var files fs.FS
+	if dir != "" {
+		files = os.DirFS(dir)
+	} else {
+		sub, err := fs.Sub(assets, "assets")
+		if err != nil {
+			panic("ui: embedded assets missing: " + err.Error()) // cannot happen: checked at compile time
+		}
+		files = sub
+	}
+	fileServer := http.FileServerFS(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		fileServer.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,175 @@
+// Package mqtttest starts real MQTT brokers for tests: Mosquitto, installed
+// by scripts/install-test-deps.sh, as a child process on a free loopback
+// port, stopped when the test ends.
+package mqtttest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// MosquittoPath finds the mosquitto binary: $MOSQUITTO, then PATH, then
+// /usr/sbin where Debian puts it.
+func MosquittoPath() (string, error) {
+	if p := os.Getenv("MOSQUITTO"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	const debian = "/usr/sbin/mosquitto"
+	if _, err := os.Stat(debian); err == nil {
+		return debian, nil
+	}
+	return "", fmt.Errorf("mosquitto not found on PATH, in $MOSQUITTO or at %s: run scripts/install-test-deps.sh", debian)
+}
+
+// Mosquitto is a running broker.
+type Mosquitto struct {
+	// URL is the broker's address for MQTT clients, tcp://127.0.0.1:PORT.
+	URL  string
+	Addr string
+	cmd  *exec.Cmd
+	dir  string
+	conf string
+	log  *syncBuffer
+}
+
+// MosquittoOptions adds lines to the generated configuration.
+type MosquittoOptions struct {
+	// Extra is appended to the configuration file verbatim.
+	Extra string
+}
+
+// StartMosquitto starts Mosquitto on a free loopback port and waits until it
+// accepts connections. Its configuration never silently drops queued
+// messages (max_queued_messages 0, max_inflight_messages 0), so a lost
+// message in a test is ours, not the broker's. It fails the test when
+// Mosquitto is missing.
+func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
+	t.Helper()
+	bin, err := MosquittoPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	body := fmt.Sprintf(`listener %d 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location %s/
+max_queued_messages 0
+max_inflight_messages 0
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+%s
+`, port, dir, opts.Extra)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, conf: conf, log: &syncBuffer{}}
+	m.start(t, bin)
+	t.Cleanup(func() {
+		m.stop()
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", m.log.String())
+		}
+	})
+	return m
+}
+
+func (m *Mosquitto) start(t testing.TB, bin string) {
+	t.Helper()
+	m.cmd = exec.Command(bin, "-c", m.conf)
+	m.cmd.Stdout = m.log
+	m.cmd.Stderr = m.log
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	if err := waitListening(m.Addr, 10*time.Second); err != nil {
+		m.stop()
+		t.Fatalf("mosquitto did not listen on %s: %v\n%s", m.Addr, err, m.log.String())
+	}
+}
+
+// Restart stops the broker and starts it again on the same port with the
+// same persistence directory, as an operator's restart would.
+func (m *Mosquitto) Restart(t testing.TB) {
+	t.Helper()
+	m.stop()
+	m.start(t, m.cmd.Path)
+}
+
+func (m *Mosquitto) stop() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Log returns what the broker has logged so far.
+func (m *Mosquitto) Log() string { return m.log.String() }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitListening(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var err error
+	for time.Now().Before(deadline) {
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		// Poll: the broker gives no other readiness signal.
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.TrimSpace(s.b.String())
+}

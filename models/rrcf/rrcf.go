@@ -1,0 +1,314 @@
+// Package rrcf is a streaming Robust Random Cut Forest: Guha, Mishra, Roy
+// and Schrijvers, "Robust Random Cut Forest Based Anomaly Detection on
+// Streams", ICML 2016.
+//
+// # Model
+//
+// Each of Trees trees holds a sample of at most Samples points and is the
+// random cut tree of that sample: a cut picks a dimension with probability
+// proportional to the sample's extent along it, and a uniform value within.
+// Points are inserted and deleted incrementally, as in the paper, so a
+// tree always has the distribution of a tree built from scratch.
+//
+// The sample is a time-decayed reservoir (as in Amazon's random cut forest
+// library): a point gets the priority -λ·t + ln(-ln U) and each tree keeps
+// the Samples lowest, so recent points are favoured with a horizon of about
+// 1/λ points (default λ = 1/(10·Samples)).
+//
+// # Score
+//
+// The raw score of x is its collusive displacement (CoDisp), averaged over
+// trees: how many points would move in the tree if x were inserted,
+// relative to the size of the group x hides in. It is computed in
+// expectation over where the insertion would cut, from the bounding boxes
+// along x's path, so scoring consumes no randomness and changes nothing.
+// It goes through models/calibrate. Until the first Samples points are in,
+// every score is 0.
+//
+// # Shingles
+//
+// A point is the concatenation of the last Shingle vectors (default 8 for a
+// single signal, 1 otherwise), which lets the forest see shapes in time.
+// A missing feature (NaN or ±Inf) is replaced by its last observed value
+// (the missing value itself is never learned) and counted; a vector with
+// every feature missing is skipped.
+package rrcf
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"millwright/models"
+	"millwright/models/calibrate"
+)
+
+// Kind is the catalog name of this detector.
+const Kind = "rrcf"
+
+// Options tunes a Detector. The zero value gives the defaults.
+type Options struct {
+	Trees   int // number of trees (default 50)
+	Samples int // points per tree (default 256)
+	// Shingle is how many consecutive vectors form a point (default 8 when
+	// the dimension is 1, else 1).
+	Shingle int
+	// Decay is λ of the time-decayed reservoir (default 1/(10·Samples)).
+	Decay float64
+	Seed  uint64
+	// Calibration tunes the score calibrator.
+	Calibration calibrate.Options
+}
+
+const (
+	maxTrees   = 1 << 9
+	maxSamples = 1 << 12
+	maxPoint   = 1 << 10 // dimension × shingle
+)
+
+func (o Options) withDefaults(dim int) Options {
+	if o.Trees <= 0 {
+		o.Trees = 50
+	}
+	if o.Samples <= 0 {
+		o.Samples = 256
+	}
+	if o.Shingle <= 0 {
+		o.Shingle = 1
+		if dim == 1 {
+			o.Shingle = 8
+		}
+	}
+	if !(o.Decay > 0 && o.Decay < 1) {
+		o.Decay = 1 / (10 * float64(o.Samples))
+	}
+	o.Trees = min(o.Trees, maxTrees)
+	o.Samples = min(max(o.Samples, 4), maxSamples)
+	o.Shingle = min(o.Shingle, max(1, maxPoint/max(dim, 1)))
+	o.Calibration = o.Calibration.WithDefaults()
+	return o
+}
+
+// Detector is a Robust Random Cut Forest. Create it with New.
+type Detector struct {
+	opt Options
+	dim int
+	ds  int // point dimension: dim × Shingle
+
+	ring  []float64 // last Shingle imputed vectors, oldest at head
+	head  int
+	fill  int       // vectors in ring, up to Shingle
+	last  []float64 // last finite value per feature, for imputation
+	seen  []bool
+	cur   []float64 // scratch: the current point
+	xi    []float64 // scratch: the imputed vector
+	path  []int32   // scratch: a root-to-leaf path
+
+	pts   []float64 // point store, ds floats per point
+	ref   []int32   // references to each stored point; 0 = free
+	freeP []int32   // free point indices (a stack)
+
+	trees []tree
+	src   *rand.PCG
+	rng   *rand.Rand
+	seq   uint64 // points learned
+
+	cal     *calibrate.Calibrator
+	samples uint64
+	missing uint64
+}
+
+var (
+	_ models.Detector    = (*Detector)(nil)
+	_ models.Snapshotter = (*Detector)(nil)
+)
+
+// New returns a Robust Random Cut Forest for vectors of dim features.
+func New(dim int, opt Options) (*Detector, error) {
+	if dim < 1 || dim > maxPoint {
+		return nil, errDim(dim)
+	}
+	opt = opt.withDefaults(dim)
+	d := &Detector{opt: opt, dim: dim, ds: dim * opt.Shingle}
+	d.ring = make([]float64, d.ds)
+	d.last = make([]float64, dim)
+	d.seen = make([]bool, dim)
+	d.cur = make([]float64, d.ds)
+	d.xi = make([]float64, dim)
+	d.path = make([]int32, 0, opt.Samples+1)
+	np := opt.Trees * opt.Samples
+	d.pts = make([]float64, 0, 64*d.ds)
+	d.ref = make([]int32, 0, 64)
+	d.freeP = make([]int32, 0, min(np, 64))
+	d.trees = make([]tree, opt.Trees)
+	for i := range d.trees {
+		d.trees[i] = newTree(opt.Samples, d.ds)
+	}
+	d.src = rand.NewPCG(opt.Seed, 0x2545f4914f6cdd1d)
+	d.rng = rand.New(d.src)
+	d.cal = calibrate.New(opt.Calibration)
+	return d, nil
+}
+
+// Kind returns "rrcf".
+func (d *Detector) Kind() string { return Kind }
+
+// Samples returns how many vectors were learned (all-missing ones are not).
+func (d *Detector) Samples() uint64 { return d.samples }
+
+// Missing returns how many missing features Update has imputed.
+func (d *Detector) Missing() uint64 { return d.missing }
+
+// StoredPoints returns how many distinct points the trees hold.
+func (d *Detector) StoredPoints() int { return len(d.ref) - len(d.freeP) }
+
+// impute writes x, with missing features replaced by their last value,
+// into d.xi and returns how many features were present.
+func (d *Detector) impute(x []float64) int {
+	n := 0
+	for i := range d.dim {
+		v := math.NaN()
+		if i < len(x) {
+			v = x[i]
+		}
+		if v-v == 0 {
+			d.xi[i] = v
+			n++
+		} else {
+			d.xi[i] = d.last[i] // 0 before any value was seen
+		}
+	}
+	return n
+}
+
+// point writes into d.cur the shingle that ends with d.xi, and reports
+// whether it is complete.
+func (d *Detector) point() bool {
+	if d.fill+1 < d.opt.Shingle {
+		return false
+	}
+	// The oldest Shingle-1 vectors of the ring (the very oldest drops out
+	// when the ring is full), then xi.
+	k := 0
+	skip := 0
+	if d.fill == d.opt.Shingle {
+		skip = 1
+	}
+	for j := skip; j < d.fill; j++ {
+		slot := (d.head + j) % d.opt.Shingle
+		k += copy(d.cur[k:], d.ring[slot*d.dim:(slot+1)*d.dim])
+	}
+	copy(d.cur[k:], d.xi)
+	return true
+}
+
+// push appends d.xi to the shingle ring.
+func (d *Detector) push() {
+	s := d.opt.Shingle
+	if d.fill < s {
+		slot := (d.head + d.fill) % s
+		copy(d.ring[slot*d.dim:], d.xi)
+		d.fill++
+		return
+	}
+	copy(d.ring[d.head*d.dim:], d.xi)
+	d.head = (d.head + 1) % s
+}
+
+// Update scores x, then learns it.
+func (d *Detector) Update(x []float64) float64 {
+	n := d.impute(x)
+	d.missing += uint64(d.dim - n)
+	if n == 0 {
+		return 0
+	}
+	p := 0.0
+	if d.point() {
+		if d.seq >= uint64(d.opt.Samples) {
+			p = d.cal.Update(d.raw())
+		}
+		d.learn()
+	}
+	for i := range d.dim {
+		if i < len(x) && x[i]-x[i] == 0 {
+			d.last[i], d.seen[i] = x[i], true
+		}
+	}
+	d.push()
+	d.samples++
+	return p
+}
+
+// Score scores x without learning it.
+func (d *Detector) Score(x []float64) float64 {
+	if d.impute(x) == 0 || d.seq < uint64(d.opt.Samples) || !d.point() {
+		return 0
+	}
+	return d.cal.Prob(d.raw())
+}
+
+// raw is the mean expected CoDisp of d.cur over trees.
+func (d *Detector) raw() float64 {
+	var s float64
+	for i := range d.trees {
+		s += d.codisp(&d.trees[i], d.cur)
+	}
+	return s / float64(len(d.trees))
+}
+
+// learn offers d.cur to every tree's reservoir.
+func (d *Detector) learn() {
+	base := -d.opt.Decay * float64(d.seq)
+	pt := int32(-1) // stored lazily, once a tree takes it
+	for i := range d.trees {
+		t := &d.trees[i]
+		u := d.rng.Float64()
+		prio := base + math.Log(-math.Log(max(u, 1e-300)))
+		full := len(t.heap) == d.opt.Samples
+		if full && prio >= t.heap[0].prio {
+			continue
+		}
+		if full {
+			old := t.heap[0]
+			d.remove(t, old)
+			d.release(old.pt)
+		}
+		if pt < 0 {
+			pt = d.store(d.cur)
+		}
+		d.ref[pt]++
+		leaf := d.insert(t, pt)
+		s := sample{prio: prio, pt: pt, leaf: leaf}
+		if full {
+			t.heap[0] = s
+			t.down(0)
+		} else {
+			t.heap = append(t.heap, s)
+			t.up(len(t.heap) - 1)
+		}
+	}
+	d.seq++
+}
+
+// store copies p into the point store with no references yet.
+func (d *Detector) store(p []float64) int32 {
+	if n := len(d.freeP); n > 0 {
+		i := d.freeP[n-1]
+		d.freeP = d.freeP[:n-1]
+		copy(d.pts[int(i)*d.ds:], p)
+		return i
+	}
+	d.pts = append(d.pts, p...)
+	d.ref = append(d.ref, 0)
+	return int32(len(d.ref) - 1)
+}
+
+func (d *Detector) release(pt int32) {
+	d.ref[pt]--
+	if d.ref[pt] == 0 {
+		d.freeP = append(d.freeP, pt)
+	}
+}
+
+func (d *Detector) point32(pt int32) []float64 {
+	return d.pts[int(pt)*d.ds : (int(pt)+1)*d.ds]
+}
