@@ -16,35 +16,38 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "firmware-sim:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("firmware-sim", flag.ContinueOnError)
 	var (
 		o        plant.Options
-		file     = flag.String("scenario", "", "scenario YAML file (default: the built-in demo)")
-		seed     = flag.Uint64("seed", 0, "random seed (overrides the scenario's)")
-		speed    = flag.Float64("speed", 1, "time compression: simulated seconds per second")
-		rate     = flag.Float64("rate", plant.DefaultRate, "readings per machine per simulated second")
-		export   = flag.String("export-csv", "", "write each machine's signals as CSV into this directory instead of publishing")
-		load     = flag.Int("load", 0, "load-generator mode: this many synthetic devices")
-		target   = flag.Float64("target-rate", 1000, "load-generator mode: total messages per second to aim for")
-		clients  = flag.Int("clients", 4, "load-generator mode: MQTT connections")
+		file     = fs.String("scenario", "", "scenario YAML file (default: the built-in demo)")
+		seed     = fs.Uint64("seed", 0, "random seed (overrides the scenario's)")
+		speed    = fs.Float64("speed", 1, "time compression: simulated seconds per second")
+		rate     = fs.Float64("rate", plant.DefaultRate, "readings per machine per simulated second")
+		export   = fs.String("export-csv", "", "write each machine's signals as CSV into this directory instead of publishing")
+		load     = fs.Int("load", 0, "load-generator mode: this many synthetic devices")
+		target   = fs.Float64("target-rate", 1000, "load-generator mode: total messages per second to aim for")
+		clients  = fs.Int("clients", 4, "load-generator mode: MQTT connections")
+		onset    = fs.Duration("fault-onset", time.Minute, "demo scenario: when gw1's motor starts to wear (simulated time)")
 		duration time.Duration
 	)
 	o.Format = plant.FormatCBOR
-	flag.StringVar(&o.Broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
-	flag.Var(&o.Format, "format", "telemetry encoding: cbor or json")
-	flag.StringVar(&o.LabelsOut, "labels-out", "", "write the ground truth here as JSON, and as CSV beside it")
-	flag.DurationVar(&duration, "duration", 0, "simulated time to run (0: until interrupted; export default 10m)")
-	flag.Parse()
-
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	fs.StringVar(&o.Broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	fs.Var(&o.Format, "format", "telemetry encoding: cbor or json")
+	fs.StringVar(&o.LabelsOut, "labels-out", "", "write the ground truth here as JSON, and as CSV beside it")
+	fs.DurationVar(&duration, "duration", 0, "simulated time to run (0: until interrupted; export default 10m)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 
 	if *load > 0 {
 		res, err := plant.Load(ctx, plant.LoadOptions{Broker: o.Broker, Devices: *load, TargetRate: *target,
@@ -53,14 +56,14 @@ func run() error {
 		return err
 	}
 
-	sc := plant.Demo()
+	sc := plant.DemoWithOnset(*onset)
 	if *file != "" {
 		var err error
 		if sc, err = plant.LoadScenario(*file); err != nil {
 			return err
 		}
 	}
-	flag.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "seed":
 			sc.Seed = *seed

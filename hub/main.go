@@ -52,27 +52,25 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	// Flags given on the command line override the file.
+	cfg, err := config.LoadWith(*cfgPath, func(cfg *config.Config) {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "data":
+				cfg.DataDir = *data
+			case "http":
+				cfg.HTTP.Listen = *httpAddr
+			case "mqtt":
+				cfg.MQTT.Listen = *mqttAddr
+			case "broker":
+				cfg.MQTT.Broker = *brokerURL
+			case "status-every":
+				cfg.StatusEvery = conf.Duration(*every)
+			}
+		})
+	})
 	if err != nil {
 		return err
-	}
-	// Flags given on the command line override the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "data":
-			cfg.DataDir = *data
-		case "http":
-			cfg.HTTP.Listen = *httpAddr
-		case "mqtt":
-			cfg.MQTT.Listen = *mqttAddr
-		case "broker":
-			cfg.MQTT.Broker = *brokerURL
-		case "status-every":
-			cfg.StatusEvery = conf.Duration(*every)
-		}
-	})
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -83,7 +81,9 @@ func run(ctx context.Context, args []string) error {
 	if cfg.StatusEvery.D() > 0 {
 		opts.StatusOut = os.Stdout
 	}
-	srv, err := server.New(ctx, opts)
+	// Starting is quick and not worth interrupting halfway; Run sees a
+	// cancel at once.
+	srv, err := server.New(context.WithoutCancel(ctx), opts)
 	if err != nil {
 		return err
 	}

@@ -92,3 +92,15 @@ func TestLoadBad(t *testing.T) {
 		})
 	}
 }
+
+func TestExampleIsTheDefaults(t *testing.T) {
+	c, err := Load("example.yaml")
+	if err != nil {
+		t.Fatalf("Load(example.yaml): %v", err)
+	}
+	want := Default()
+	want.Gateway = "gw1"
+	if c != want {
+		t.Errorf("example.yaml drifted from Default():\n got %+v\nwant %+v", c, want)
+	}
+}

@@ -463,6 +463,10 @@ func (a *Agent) publishSnapshots(now time.Time) {
 		if !ok {
 			return
 		}
+		if len(data) > wire.MaxByteString {
+			a.log.Warn("snapshot too large for the wire; kept on disk only", "machine", m.Machine, "bytes", len(data), "limit", wire.MaxByteString)
+			return
+		}
 		snap := &wire.Snapshot{
 			Env:     wire.Envelope{Sender: a.opts.Gateway, Time: now.UnixNano()},
 			Machine: m.Machine, Model: m.Detector.Kind(), Role: m.Role,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -77,6 +78,8 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	failLogged atomic.Bool
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -124,6 +127,13 @@ func New(opts Options) (*Client, error) {
 		}).
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			cl.log.Debug("mqtt reconnecting", "broker", opts.BrokerURL)
+		}).
+		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+			// Say once per outage that the broker cannot be reached, not
+			// on every retry.
+			if f, ok := n.(paho.ConnectionNotificationBrokerFailed); ok && !cl.failLogged.Swap(true) {
+				cl.log.Warn("mqtt broker unreachable; retrying", "broker", opts.BrokerURL, "err", f.Reason)
+			}
 		})
 	if opts.OnMessage != nil {
 		// With a persistent session, messages may arrive before the
@@ -158,6 +168,7 @@ func (c *Client) onConnect() {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
+	c.failLogged.Store(false)
 	c.log.Info("mqtt connected", "broker", c.opts.BrokerURL, "client_id", c.opts.ClientID)
 	if len(c.opts.Subscriptions) > 0 {
 		filters := make(map[string]byte, len(c.opts.Subscriptions))

@@ -363,3 +363,17 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+func FuzzDecodeValue(f *testing.F) {
+	f.Add(encodeValue(Alert, "mw/v1/agent/gw/alerts", []byte{1, 2, 3}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		class, topic, payload, err := decodeValue(b)
+		if err != nil {
+			return
+		}
+		if got := encodeValue(class, topic, payload); !slices.Equal(got, b) {
+			t.Errorf("round trip %x -> %x", b, got)
+		}
+	})
+}

@@ -206,6 +206,15 @@ func (p *Pipeline) Handle(topic string, payload []byte, recv int64) {
 		p.opts.Rejects.Reject(topic, err)
 		return
 	}
+	// A sender without a clock: its readings happened when they arrived.
+	if p.msg.Env.Time <= 0 {
+		p.msg.Env.Time = recv
+	}
+	for i := range p.msg.Readings {
+		if p.msg.Readings[i].Time <= 0 {
+			p.msg.Readings[i].Time = recv
+		}
+	}
 	if p.msg.Machine != t.Machine {
 		p.reject(topic, wire.KindInvalid, fmt.Errorf("payload names machine %q", p.msg.Machine))
 		return

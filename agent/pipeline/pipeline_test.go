@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"millwright/models"
+	"millwright/models/catalog"
 	"millwright/wire"
 )
 
@@ -206,7 +207,7 @@ func TestContributors(t *testing.T) {
 	if len(s.alerts) != 1 {
 		t.Fatalf("%d alerts", len(s.alerts))
 	}
-	want := []wire.Contribution{{"a", 0.995}, {"c", 0.7}, {"b", 0.2}}
+	want := []wire.Contribution{{Feature: "a", Value: 0.995}, {Feature: "c", Value: 0.7}, {Feature: "b", Value: 0.2}}
 	if got := s.alerts[0].Contributors; !slices.Equal(got, want) {
 		t.Errorf("contributors = %v, want %v", got, want)
 	}
@@ -378,4 +379,61 @@ func FuzzHandle(f *testing.F) {
 			t.Errorf("message neither accepted nor refused: %+v rejects %v", st, p.Rejects().Snapshot())
 		}
 	})
+}
+
+// The per-message path with the default catalog detector, 8 sensors.
+func BenchmarkHandleCBORDefaultModel(b *testing.B) {
+	p, _ := newTest(b, Options{NewDetector: catalog.New})
+	p.opts.Model = catalog.Default
+	topic := wire.TelemetryTopic(gw, "m1")
+	kv := []any{}
+	for _, s := range []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"} {
+		kv = append(kv, s, 1.0)
+	}
+	payloads := make([][]byte, 256)
+	for i := range payloads {
+		for j := 1; j < len(kv); j += 2 {
+			kv[j] = float64(i%17) + float64(j)
+		}
+		payloads[i] = telemetry(b, "m1", at(i), kv...)
+	}
+	for _, pl := range payloads {
+		p.Handle(topic, pl, 0)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p.Handle(topic, payloads[i%len(payloads)], 0)
+		i++
+	}
+}
+
+func TestScoringDefaultModelAllocatesNothing(t *testing.T) {
+	p, _ := newTest(t, Options{NewDetector: catalog.New})
+	p.opts.Model = catalog.Default
+	topic := wire.TelemetryTopic(gw, "m1")
+	for i := range 300 {
+		p.Handle(topic, telemetry(t, "m1", at(i), "a", float64(i%5), "b", float64(i%3)), 0)
+	}
+	m := p.machines["m1"]
+	msg := p.msg
+	msg.Readings = slices.Clone(msg.Readings)
+	if n := testing.AllocsPerRun(200, func() { p.score(m, &msg) }); n != 0 {
+		t.Errorf("score with %s allocates %v times per vector", catalog.Default, n)
+	}
+}
+
+func TestUntimedReadingsTakeTheReceiveTime(t *testing.T) {
+	p, s := newTest(t, Options{})
+	topic := wire.TelemetryTopic(gw, "m1")
+	for i := range 3 {
+		b, err := wire.Marshal(&wire.Telemetry{Machine: "m1", Readings: []wire.Reading{{Sensor: "a", Value: 0.995}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Handle(topic, b, at(10+i))
+	}
+	if len(s.alerts) != 1 || s.alerts[0].Env.Time != at(10) {
+		t.Fatalf("alerts = %+v, want one dated at the first receive time", s.alerts)
+	}
 }

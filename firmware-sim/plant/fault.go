@@ -8,16 +8,16 @@ import (
 // Fault kinds. Physical faults change the machine; sensor faults change only
 // what one sensor reports.
 const (
-	FaultBearingWear  = "bearing-wear"  // vibration and temperature rise, current a little
-	FaultOverheating  = "overheating"   // temperature and current rise
-	FaultMisalignment = "misalignment"  // vibration rising with load, some heat
-	FaultImbalance    = "imbalance"     // vibration rising with the square of load
-	FaultCavitation   = "cavitation"    // pumps: flow drops, pressure and vibration turn noisy
-	FaultClogging     = "clogging"      // pumps: flow drops, pressure rises, current falls
-	FaultSpike        = "spike"         // sensor: ever more frequent spikes
-	FaultStuck        = "stuck"         // sensor: repeats the value it had at onset
-	FaultDropout      = "dropout"       // sensor: ever more readings missing
-	FaultSensorDrift  = "sensor-drift"  // sensor: calibration offset growing
+	FaultBearingWear  = "bearing-wear" // vibration and temperature rise, current a little
+	FaultOverheating  = "overheating"  // temperature and current rise
+	FaultMisalignment = "misalignment" // vibration rising with load, some heat
+	FaultImbalance    = "imbalance"    // vibration rising with the square of load
+	FaultCavitation   = "cavitation"   // pumps: flow drops, pressure and vibration turn noisy
+	FaultClogging     = "clogging"     // pumps: flow drops, pressure rises, current falls
+	FaultSpike        = "spike"        // sensor: ever more frequent spikes
+	FaultStuck        = "stuck"        // sensor: repeats the value it had at onset
+	FaultDropout      = "dropout"      // sensor: ever more readings missing
+	FaultSensorDrift  = "sensor-drift" // sensor: calibration offset growing
 )
 
 type faultKind struct {
@@ -67,10 +67,10 @@ func newActiveFault(f Fault, mt *machineType) activeFault {
 		kind:     f.Kind,
 		isSensor: fk.sensor,
 		sensor:   fk.defaultSensor,
-		onset:   f.Onset.D().Seconds(),
-		failure: (f.Onset.D() + f.Ramp.D()).Seconds(),
-		repair:  math.Inf(1),
-		k:       f.Severity,
+		onset:    f.Onset.D().Seconds(),
+		failure:  (f.Onset.D() + f.Ramp.D()).Seconds(),
+		repair:   math.Inf(1),
+		k:        f.Severity,
 	}
 	if f.Sensor != "" {
 		a.sensor, _ = sensorByName(f.Sensor)

@@ -116,7 +116,7 @@ func TestFaultKinds(t *testing.T) {
 		{plant.FaultClogging, plant.TypePump, plant.SensorFlow, func(s sig) bool { return s.lateMean < 0.6*s.preMean }, "flow −40%"},
 		{plant.FaultClogging, plant.TypePump, plant.SensorPressure, func(s sig) bool { return s.lateMean > s.preMean+0.7 }, "pressure +0.7 bar"},
 		{plant.FaultSpike, plant.TypeMotor, plant.SensorVibration, func(s sig) bool { return s.lateMax > 3*s.preMean }, "spikes over ×3"},
-		{plant.FaultStuck, plant.TypeMotor, plant.SensorTemperature, func(s sig) bool { return s.lateStd == 0 && s.preStd > 0 }, "a constant value"},
+		{plant.FaultStuck, plant.TypeMotor, plant.SensorTemperature, func(s sig) bool { return s.lateStd < 1e-4 && s.preStd > 0.05 }, "a constant value"},
 		{plant.FaultDropout, plant.TypeCompressor, plant.SensorVibration, func(s sig) bool { return s.lateMissing > 0.6 }, "most readings missing"},
 		{plant.FaultSensorDrift, plant.TypeMotor, plant.SensorTemperature, func(s sig) bool { return s.lateMean > s.preMean+5 }, "an offset over +5 °C"},
 	}

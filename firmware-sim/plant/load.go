@@ -73,7 +73,8 @@ type loadMsg struct {
 // Load publishes synthetic telemetry from many devices at a target total
 // rate for a while and reports the rate it really achieved. Messages the
 // publishers cannot keep up with are not queued without bound: the
-// generator waits for them, so the achieved rate shows the shortfall.
+// generator waits for them and stops at the deadline, so the achieved rate
+// shows the shortfall.
 func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if o.Broker == "" {
 		o.Broker = "tcp://127.0.0.1:1883"
@@ -150,8 +151,8 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		defer timer.Stop()
 		for k := int64(0); ; k++ {
 			due := begin.Add(time.Duration(k) * g.Interval())
-			if !due.Before(deadline) {
-				return nil
+			if !due.Before(deadline) || !time.Now().Before(deadline) {
+				return nil // a generator behind schedule stops at the deadline too
 			}
 			timer.Reset(time.Until(due))
 			select {
@@ -179,7 +180,12 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		}
 	})
 	err = eg.Wait()
+	// The generator covers [begin, begin+Duration): a run that kept up
+	// took the whole window, one that fell behind took longer.
 	res.Elapsed = time.Since(begin)
+	if ctx.Err() == nil {
+		res.Elapsed = max(res.Elapsed, o.Duration)
+	}
 	res.Sent, res.Errors = sent.Load(), errs.Load()
 	o.Logger.Info("load done", "result", res.String())
 	return res, err

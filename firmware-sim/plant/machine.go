@@ -65,19 +65,19 @@ var machineTypes = map[string]*machineType{
 		sensors: []sensor{sVib, sTemp, sCurrent, sPressure, sFlow},
 		vib:     1.2, vibLoad: 1.0, tempRise: 30, amps: 4, ampsLoad: 10,
 		bar: 2, barLoad: 4, flow: 20, flowLoad: 60,
-		tempTau: 60, loadTau: 40, noiseVib: 0.05, noiseIn: 0.01,
+		tempTau: 60, loadTau: 90, noiseVib: 0.05, noiseIn: 0.01,
 	},
 	TypeMotor: {
 		sensors: []sensor{sVib, sTemp, sCurrent, sRPM},
 		vib:     0.8, vibLoad: 0.8, tempRise: 35, amps: 6, ampsLoad: 18,
 		rpm: 1500, rpmSlip: 40,
-		tempTau: 60, loadTau: 40, noiseVib: 0.05, noiseIn: 0.01,
+		tempTau: 60, loadTau: 90, noiseVib: 0.05, noiseIn: 0.01,
 	},
 	TypeCompressor: {
 		sensors: []sensor{sVib, sTemp, sCurrent, sPressure},
 		vib:     1.8, vibLoad: 1.2, tempRise: 40, amps: 10, ampsLoad: 25,
 		bar: 5, barLoad: 3,
-		tempTau: 90, loadTau: 60, noiseVib: 0.06, noiseIn: 0.01,
+		tempTau: 75, loadTau: 120, noiseVib: 0.06, noiseIn: 0.01,
 	},
 }
 
@@ -158,7 +158,7 @@ func newState(gw string, m Machine, ambient float64, rng *rand.Rand) *state {
 	s.load = s.target
 	s.nextMove = 60 + 240*rng.Float64()
 	// Started cold: the bearing warms up from near ambient.
-	s.temp = ambient + 0.3*s.equilibrium(0)
+	s.temp = ambient + 0.6*s.equilibrium(0)
 	for _, f := range m.Faults {
 		s.faults = append(s.faults, newActiveFault(f, s.typ))
 	}

@@ -37,7 +37,9 @@ func (r *recorder) Publish(_ context.Context, topic string, payload []byte) erro
 
 func (r *recorder) Close() { r.mu.Lock(); r.closed = true; r.mu.Unlock() }
 
-func (r *recorder) dial(context.Context, string, string, *slog.Logger) (publisher, error) { return r, nil }
+func (r *recorder) dial(context.Context, string, string, *slog.Logger) (publisher, error) {
+	return r, nil
+}
 
 var start0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 

@@ -40,7 +40,7 @@ type Machine struct {
 	ID   string `yaml:"id"`
 	Type string `yaml:"type"` // one of MachineTypes
 	// Load is the mean load in (0, 1]; 0 means 0.7. LoadSwing is how far the
-	// slowly changing load target strays from it; 0 means 0.15.
+	// slowly changing load target strays from it; 0 means 0.1.
 	Load      float64 `yaml:"load"`
 	LoadSwing float64 `yaml:"load_swing"`
 	// Skew offsets the device's clock from true time; when zero, a skew is
@@ -95,7 +95,7 @@ const (
 	DefaultSpeed   = 1.0
 	DefaultAmbient = 25.0
 	defaultLoad    = 0.7
-	defaultSwing   = 0.15
+	defaultSwing   = 0.1
 )
 
 // Demo is the built-in scenario: two gateways of three machines (pump,

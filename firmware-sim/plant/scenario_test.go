@@ -1,6 +1,7 @@
 package plant_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -118,6 +119,8 @@ func FuzzScenario(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		tm := time.AfterFunc(2*time.Second, func() { panic(fmt.Sprintf("slow input %q", b)) })
+		defer tm.Stop()
 		var sc plant.Scenario
 		if conf.Decode(b, &sc) != nil || sc.Validate() != nil {
 			return

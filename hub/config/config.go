@@ -70,11 +70,28 @@ func Default() Config {
 	}
 }
 
-// Load reads the file at path (none when empty) over the defaults.
-func Load(path string) (Config, error) {
+// Load reads the file at path (none when empty) over the defaults and
+// validates the result.
+func Load(path string) (Config, error) { return LoadWith(path, nil) }
+
+// plain is Config without its Validate method, to decode without validating.
+type plain Config
+
+// LoadWith is Load with override applied (e.g. command-line flags) after
+// the file is read and before the result is validated.
+func LoadWith(path string, override func(*Config)) (Config, error) {
 	c := Default()
-	if err := conf.Load(path, &c); err != nil {
+	if err := conf.Load(path, (*plain)(&c)); err != nil {
 		return Config{}, err
+	}
+	if override != nil {
+		override(&c)
+	}
+	if err := c.Validate(); err != nil {
+		if path == "" {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }

@@ -16,8 +16,11 @@ type mqttClient interface {
 	// (re)connect it subscribes to the configured filter; messages go to the
 	// configured handler. It returns once first connected, or ctx's error.
 	Connect(ctx context.Context) error
-	// Publish sends payload, which the client may keep until it is sent,
-	// and waits for the broker's acknowledgement (QoS 1) or ctx.
+	// Publish hands payload (which the client may keep until it is sent)
+	// to the client without waiting for the broker's acknowledgement: an
+	// error means it could not even be queued. Waiting here could deadlock
+	// with a message callback blocked on a full ingest queue, and a lost
+	// ack costs only a resend that is acked as a duplicate.
 	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
 	// IsConnected reports whether the connection is up and subscribed now.
 	IsConnected() bool
@@ -93,16 +96,18 @@ func (p *pahoClient) Connect(ctx context.Context) error {
 }
 
 func (p *pahoClient) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	tok := p.c.Publish(topic, qos, false, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
 			return fmt.Errorf("mqtt publish %s: %w", topic, err)
 		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default: // in flight; see the interface contract
 	}
+	return nil
 }
 
 func (p *pahoClient) IsConnected() bool { return p.c.IsConnectionOpen() && p.subscribed.Load() }

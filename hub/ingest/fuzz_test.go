@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -60,12 +61,11 @@ func FuzzHandle(f *testing.F) {
 	}
 	f.Add(uint8(1), []byte{0xff})
 	in, fc := newTestIngest(f)
-	leaves := append(append([]string(nil), leaves...), "bogus")
+	leaves := append(leaves[:], "bogus")
 	f.Fuzz(func(t *testing.T, leaf uint8, payload []byte) {
 		topic := wire.AgentTopic("gw", leaves[int(leaf)%len(leaves)])
 		before := in.Stats()
-		in.handle(context.Background(), inbound{topic: topic, payload: payload})
-		in.flushAcks(context.Background())
+		in.process(context.Background(), []inbound{{topic: topic, payload: payload}})
 		after := in.Stats()
 		handled := (after.Ingested - before.Ingested) + (after.Duplicates - before.Duplicates) + (after.Rejected - before.Rejected)
 		if handled != 1 {
@@ -83,8 +83,7 @@ func TestAckOnlyAfterStore(t *testing.T) {
 	}
 	// A failing store (closed) must not ack.
 	in.st.Close()
-	in.handle(t.Context(), inbound{topic: wire.AgentTopic("gw", wire.LeafAlerts), payload: b})
-	in.flushAcks(t.Context())
+	in.process(t.Context(), []inbound{{topic: wire.AgentTopic("gw", wire.LeafAlerts), payload: b}})
 	if n := len(fc.published); n != 0 {
 		t.Fatalf("acked %d times after a failed write", n)
 	}
@@ -95,19 +94,21 @@ func TestAckOnlyAfterStore(t *testing.T) {
 
 func TestAcksBatchedPerGateway(t *testing.T) {
 	in, fc := newTestIngest(t)
+	var batch []inbound
 	send := func(gw string, seq uint64) {
 		b, err := wire.Marshal(&wire.Death{Env: wire.Envelope{Sender: gw, Seq: seq}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.handle(t.Context(), inbound{topic: wire.AgentTopic(gw, wire.LeafDeath), payload: b})
+		batch = append(batch, inbound{topic: wire.AgentTopic(gw, wire.LeafDeath), payload: b})
 	}
 	send("gwA", 1)
 	send("gwB", 1)
 	send("gwA", 2)
+	send("gwA", 2) // a duplicate within the batch is acked again
 	send("gwA", 0) // unsequenced: stored, never acked
-	in.flushAcks(t.Context())
-	want := map[string][]uint64{"gwA": {1, 2}, "gwB": {1}}
+	in.process(t.Context(), batch)
+	want := map[string][]uint64{"gwA": {1, 2, 2}, "gwB": {1}}
 	for gw, seqs := range want {
 		got := fc.published[wire.HubTopic(gw, wire.LeafAck)]
 		if len(got) != 1 {
@@ -117,9 +118,12 @@ func TestAcksBatchedPerGateway(t *testing.T) {
 		if err := wire.Unmarshal(got[0], &a); err != nil {
 			t.Fatal(err)
 		}
-		if len(a.Seqs) != len(seqs) || a.Seqs[0] != seqs[0] || a.Seqs[len(seqs)-1] != seqs[len(seqs)-1] {
+		if !slices.Equal(a.Seqs, seqs) {
 			t.Fatalf("%s: acked %v, want %v", gw, a.Seqs, seqs)
 		}
+	}
+	if s := in.Stats(); s.Ingested != 4 || s.Duplicates != 1 {
+		t.Fatalf("stats = %+v, want 4 stored, 1 duplicate", s)
 	}
 	in.flushAcks(t.Context())
 	if n := len(fc.published[wire.HubTopic("gwA", wire.LeafAck)]); n != 1 {

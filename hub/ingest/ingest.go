@@ -33,7 +33,7 @@ const (
 	// DefaultQueueWait is how long the MQTT callback waits for room in a
 	// full queue before dropping a message (the agent will resend it).
 	DefaultQueueWait = 2 * time.Second
-	maxAckBatch      = 256
+	maxBatch         = 256
 )
 
 // Options configure New. BrokerURL and Store are required.
@@ -80,6 +80,7 @@ type Ingest struct {
 	ingested, duplicates, dropped, ackErrors atomic.Uint64
 
 	// owned by the run loop
+	batch  []inbound
 	acks   map[string][]uint64
 	ackSeq uint64
 	ackBuf []byte
@@ -200,20 +201,69 @@ func (in *Ingest) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case msg := <-in.queue:
-			in.handle(ctx, msg)
-			// Take what is already waiting, then ack the batch in one go.
-			for n := 1; n < maxAckBatch; n++ {
+			// Take what is already waiting too: one commit and one ack per
+			// gateway for the whole batch.
+			in.batch = append(in.batch[:0], msg)
+		fill:
+			for len(in.batch) < maxBatch {
 				select {
 				case msg := <-in.queue:
-					in.handle(ctx, msg)
-					continue
+					in.batch = append(in.batch, msg)
 				default:
+					break fill
 				}
-				break
 			}
-			in.flushAcks(ctx)
+			in.process(ctx, in.batch)
+			clear(in.batch) // drop payload references
 		}
 	}
+}
+
+// process stores a batch in one transaction and, after the commit, acks it.
+func (in *Ingest) process(ctx context.Context, batch []inbound) {
+	start := time.Now()
+	tx, err := in.st.Begin(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			in.log.Error("store unavailable; batch not acked", "messages", len(batch), "err", err)
+		}
+		return
+	}
+	defer tx.Rollback()
+	var stored [len(leaves)]uint64
+	var dups uint64
+	for i := range batch {
+		leaf, dup, ok := in.handle(ctx, tx, batch[i])
+		switch {
+		case !ok:
+		case dup:
+			dups++
+		default:
+			stored[leaf]++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		// Nothing is acked: the agents resend, and the store may be back by then.
+		for gw, seqs := range in.acks {
+			in.acks[gw] = seqs[:0]
+		}
+		if ctx.Err() == nil {
+			in.log.Error("store commit failed; batch not acked", "messages", len(batch), "err", err)
+		}
+		return
+	}
+	in.m.writeSeconds.Observe(time.Since(start).Seconds())
+	for leaf, n := range stored {
+		if n > 0 {
+			in.ingested.Add(n)
+			in.m.ingested[leaf].Add(float64(n))
+		}
+	}
+	if dups > 0 {
+		in.duplicates.Add(dups)
+		in.m.duplicates.Add(float64(dups))
+	}
+	in.flushAcks(ctx)
 }
 
 // invalid builds the DecodeError for a well-formed message that breaks the contract.
@@ -221,12 +271,13 @@ func invalid(what, format string, args ...any) error {
 	return &wire.DecodeError{Kind: wire.KindInvalid, What: what, Err: fmt.Errorf(format, args...)}
 }
 
-// handle decodes, stores and queues the ack of one message.
-func (in *Ingest) handle(ctx context.Context, msg inbound) {
+// handle decodes one message, writes it in tx and queues its ack for after
+// the commit. ok is false when it was refused or its write failed.
+func (in *Ingest) handle(ctx context.Context, tx *store.Tx, msg inbound) (leaf int, dup, ok bool) {
 	t, err := wire.ParseTopic(msg.topic)
 	if err != nil || t.Dir != "agent" {
 		in.rejects.Reject(msg.topic, invalid("message", "not an agent topic"))
-		return
+		return 0, false, false
 	}
 	var (
 		m     wire.Message
@@ -236,52 +287,44 @@ func (in *Ingest) handle(ctx context.Context, msg inbound) {
 	switch t.Leaf {
 	case wire.LeafBirth:
 		d.birth = wire.Birth{}
-		m, write = &d.birth, func() (bool, error) { return in.st.IngestBirth(ctx, &d.birth, msg.recv) }
+		m, write = &d.birth, func() (bool, error) { return tx.IngestBirth(ctx, &d.birth, msg.recv) }
 	case wire.LeafDeath:
 		d.death = wire.Death{}
-		m, write = &d.death, func() (bool, error) { return in.st.IngestDeath(ctx, &d.death, msg.recv) }
+		m, write = &d.death, func() (bool, error) { return tx.IngestDeath(ctx, &d.death, msg.recv) }
 	case wire.LeafMetrics:
 		d.metrics = wire.Metrics{}
-		m, write = &d.metrics, func() (bool, error) { return in.st.IngestMetrics(ctx, &d.metrics, msg.recv) }
+		m, write = &d.metrics, func() (bool, error) { return tx.IngestMetrics(ctx, &d.metrics, msg.recv) }
 	case wire.LeafAlerts:
 		d.alert = wire.Alert{}
-		m, write = &d.alert, func() (bool, error) { return in.st.IngestAlert(ctx, &d.alert, msg.recv) }
+		m, write = &d.alert, func() (bool, error) { return tx.IngestAlert(ctx, &d.alert, msg.recv) }
 	case wire.LeafSnapshots:
 		d.snapshot = wire.Snapshot{}
-		m, write = &d.snapshot, func() (bool, error) { return in.st.IngestSnapshot(ctx, &d.snapshot, msg.recv) }
+		m, write = &d.snapshot, func() (bool, error) { return tx.IngestSnapshot(ctx, &d.snapshot, msg.recv) }
 	case wire.LeafCmdAck:
 		d.cmdAck = wire.CommandAck{}
-		m, write = &d.cmdAck, func() (bool, error) { return in.st.IngestCommandAck(ctx, &d.cmdAck, msg.recv) }
+		m, write = &d.cmdAck, func() (bool, error) { return tx.IngestCommandAck(ctx, &d.cmdAck, msg.recv) }
 	default:
 		in.rejects.Reject(msg.topic, invalid(t.Leaf, "unknown agent topic leaf %q", t.Leaf))
-		return
+		return 0, false, false
 	}
 	if err := wire.Unmarshal(msg.payload, m); err != nil {
 		in.rejects.Reject(msg.topic, err)
-		return
+		return 0, false, false
 	}
 	if err := check(t, m); err != nil {
 		in.rejects.Reject(msg.topic, err)
-		return
+		return 0, false, false
 	}
-	start := time.Now()
-	dup, err := write()
-	in.m.writeSeconds.Observe(time.Since(start).Seconds())
+	dup, err = write()
 	if err != nil {
 		// Not acked: the agent resends, and the store may be back by then.
 		in.log.Error("store write failed", "topic", msg.topic, "err", err)
-		return
-	}
-	if dup {
-		in.duplicates.Add(1)
-		in.m.duplicates.Inc()
-	} else {
-		in.ingested.Add(1)
-		in.m.ingested[t.Leaf].Inc()
+		return 0, false, false
 	}
 	if seq := envelopeOf(m).Seq; seq != 0 {
 		in.acks[t.Gateway] = append(in.acks[t.Gateway], seq)
 	}
+	return leafIndex[t.Leaf], dup, true
 }
 
 // check enforces what decoding cannot: the sender is the topic's gateway

@@ -9,7 +9,7 @@ import (
 // metrics are the Prometheus view of the pipeline. Per-kind children are
 // resolved once so the per-message path does no label lookups.
 type metrics struct {
-	ingested     map[string]prometheus.Counter
+	ingested     [len(leaves)]prometheus.Counter // by leafIndex
 	ingestedVec  *prometheus.CounterVec
 	duplicates   prometheus.Counter
 	dropped      prometheus.Counter
@@ -17,7 +17,12 @@ type metrics struct {
 	rejected     prometheus.Collector
 }
 
-var leaves = []string{wire.LeafBirth, wire.LeafDeath, wire.LeafMetrics, wire.LeafAlerts, wire.LeafSnapshots, wire.LeafCmdAck}
+var leaves = [...]string{wire.LeafBirth, wire.LeafDeath, wire.LeafMetrics, wire.LeafAlerts, wire.LeafSnapshots, wire.LeafCmdAck}
+
+// leafIndex numbers the agent topic leaves.
+var leafIndex = map[string]int{
+	wire.LeafBirth: 0, wire.LeafDeath: 1, wire.LeafMetrics: 2, wire.LeafAlerts: 3, wire.LeafSnapshots: 4, wire.LeafCmdAck: 5,
+}
 
 func newMetrics(in *Ingest) *metrics {
 	m := &metrics{
@@ -35,7 +40,7 @@ func newMetrics(in *Ingest) *metrics {
 		}),
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "millwright_hub_store_write_seconds",
-			Help:    "Time to durably store one agent message.",
+			Help:    "Time to durably store one batch of agent messages (one commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		rejected: rejectsCollector{r: in.rejects, desc: prometheus.NewDesc(
@@ -43,9 +48,8 @@ func newMetrics(in *Ingest) *metrics {
 			"Agent messages refused, by kind (malformed, unknown_version, oversized, invalid).",
 			[]string{"kind"}, nil)},
 	}
-	m.ingested = make(map[string]prometheus.Counter, len(leaves))
-	for _, l := range leaves {
-		m.ingested[l] = m.ingestedVec.WithLabelValues(l)
+	for i, l := range leaves {
+		m.ingested[i] = m.ingestedVec.WithLabelValues(l)
 	}
 	return m
 }

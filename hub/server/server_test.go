@@ -23,8 +23,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -105,7 +109,9 @@ func TestHubInProcess(t *testing.T) {
 		}
 		c.Publish(wire.AgentTopic("gw7", leaf), 1, false, b).WaitTimeout(10 * time.Second)
 	}
-	e := func(seq uint64) wire.Envelope { return wire.Envelope{Sender: "gw7", Seq: seq, Time: time.Now().UnixNano()} }
+	e := func(seq uint64) wire.Envelope {
+		return wire.Envelope{Sender: "gw7", Seq: seq, Time: time.Now().UnixNano()}
+	}
 	pub(wire.LeafBirth, &wire.Birth{Env: e(1), AgentVersion: "x", Machines: []wire.MachineInfo{{ID: "press", Type: "press"}}})
 	pub(wire.LeafAlerts, &wire.Alert{Env: e(2), ID: "gw7-press-2", Machine: "press", Severity: wire.SeverityWarning, Score: 0.8, Threshold: 0.7})
 	for want := 2; want > 0; want-- {

@@ -5,7 +5,10 @@
 //
 // Every Ingest method writes one message together with its (sender, seq) in
 // a single transaction and reports whether the pair had already been stored;
-// the caller acks the agent only after it returns without error.
+// the caller acks the agent only after it returns without error. Tx groups
+// many ingests into one commit (one fsync) for throughput, each message in
+// its own savepoint. A message with Seq 0 is unsequenced: it is always
+// applied and never de-duplicated.
 package store
 
 import (

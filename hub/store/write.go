@@ -44,31 +44,108 @@ func claim(ctx context.Context, tx *sql.Tx, env *wire.Envelope, now int64) (dup 
 	return n == 0, nil
 }
 
-// ingest runs write inside a transaction guarded by the (sender, seq) claim.
-// Seq 0 means unsequenced (nothing to de-duplicate on): always written.
-func (s *Store) ingest(ctx context.Context, what string, env *wire.Envelope, recv time.Time, write func(tx *sql.Tx, now int64) error) (dup bool, err error) {
-	now := recv.UnixNano()
+// Tx groups ingests into one durable commit (group commit): every message
+// runs in its own savepoint, so a message that fails rolls back alone and
+// the others still commit. A Tx is not safe for concurrent use.
+type Tx struct {
+	tx *sql.Tx
+}
+
+// Begin starts a group of ingests. Commit or Rollback must follow.
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("store %s: begin: %w", what, err)
+		return nil, fmt.Errorf("store: begin: %w", err)
 	}
-	defer tx.Rollback()
+	return &Tx{tx: tx}, nil
+}
+
+// Commit makes every successful ingest of the group durable. Only after it
+// returns nil may the messages be acknowledged.
+func (t *Tx) Commit() error {
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback discards the group. It is a no-op after Commit.
+func (t *Tx) Rollback() { _ = t.tx.Rollback() }
+
+// ingest runs write in a savepoint guarded by the (sender, seq) claim.
+// Seq 0 means unsequenced (nothing to de-duplicate on): always written.
+func (t *Tx) ingest(ctx context.Context, what string, env *wire.Envelope, recv time.Time, write func(tx *sql.Tx, now int64) error) (dup bool, err error) {
+	tx, now := t.tx, recv.UnixNano()
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT msg`); err != nil {
+		return false, fmt.Errorf("store %s: savepoint: %w", what, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tx.ExecContext(ctx, `ROLLBACK TO msg`)
+			tx.ExecContext(ctx, `RELEASE msg`)
+		}
+	}()
 	if env.Seq != 0 {
 		dup, err = claim(ctx, tx, env, now)
 		if err != nil {
 			return false, fmt.Errorf("store %s: %w", what, err)
 		}
-		if dup {
-			return true, nil
+	}
+	if !dup {
+		if err := write(tx, now); err != nil {
+			return false, fmt.Errorf("store %s: %w", what, err)
 		}
 	}
-	if err := write(tx, now); err != nil {
-		return false, fmt.Errorf("store %s: %w", what, err)
+	if _, err := tx.ExecContext(ctx, `RELEASE msg`); err != nil {
+		return false, fmt.Errorf("store %s: release savepoint: %w", what, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store %s: commit: %w", what, err)
+	done = true
+	return dup, nil
+}
+
+// one runs a single ingest in its own transaction.
+func one[M any](ctx context.Context, s *Store, m M, recv time.Time, f func(*Tx, context.Context, M, time.Time) (bool, error)) (bool, error) {
+	t, err := s.Begin(ctx)
+	if err != nil {
+		return false, err
 	}
-	return false, nil
+	defer t.Rollback()
+	dup, err := f(t, ctx, m, recv)
+	if err != nil {
+		return false, err
+	}
+	return dup, t.Commit()
+}
+
+// IngestBirth is Tx.IngestBirth in a transaction of its own.
+func (s *Store) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (bool, error) {
+	return one(ctx, s, b, recv, (*Tx).IngestBirth)
+}
+
+// IngestDeath is Tx.IngestDeath in a transaction of its own.
+func (s *Store) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (bool, error) {
+	return one(ctx, s, d, recv, (*Tx).IngestDeath)
+}
+
+// IngestMetrics is Tx.IngestMetrics in a transaction of its own.
+func (s *Store) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time) (bool, error) {
+	return one(ctx, s, m, recv, (*Tx).IngestMetrics)
+}
+
+// IngestAlert is Tx.IngestAlert in a transaction of its own.
+func (s *Store) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (bool, error) {
+	return one(ctx, s, a, recv, (*Tx).IngestAlert)
+}
+
+// IngestSnapshot is Tx.IngestSnapshot in a transaction of its own.
+func (s *Store) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (bool, error) {
+	return one(ctx, s, sn, recv, (*Tx).IngestSnapshot)
+}
+
+// IngestCommandAck is Tx.IngestCommandAck in a transaction of its own.
+func (s *Store) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time.Time) (bool, error) {
+	return one(ctx, s, c, recv, (*Tx).IngestCommandAck)
 }
 
 func touchGateway(ctx context.Context, tx *sql.Tx, gw string, now int64) error {
@@ -90,9 +167,9 @@ func touchMachine(ctx context.Context, tx *sql.Tx, gw, machine string, now int64
 }
 
 // IngestBirth marks the gateway online and upserts its machines.
-func (s *Store) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (dup bool, err error) {
+func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (dup bool, err error) {
 	gw := b.Env.Sender
-	return s.ingest(ctx, "birth", &b.Env, recv, func(tx *sql.Tx, now int64) error {
+	return t.ingest(ctx, "birth", &b.Env, recv, func(tx *sql.Tx, now int64) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash)
 			VALUES (?, ?, 1, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET agent_version = excluded.agent_version, online = 1,
@@ -125,8 +202,8 @@ func (s *Store) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) 
 }
 
 // IngestDeath marks the gateway offline.
-func (s *Store) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (dup bool, err error) {
-	return s.ingest(ctx, "death", &d.Env, recv, func(tx *sql.Tx, now int64) error {
+func (t *Tx) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (dup bool, err error) {
+	return t.ingest(ctx, "death", &d.Env, recv, func(tx *sql.Tx, now int64) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, online, first_seen, last_seen) VALUES (?, 0, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET online = 0, last_seen = excluded.last_seen`, d.Env.Sender, now, now)
 		if err != nil {
@@ -138,9 +215,9 @@ func (s *Store) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) 
 
 // IngestMetrics stores every series as a metric point and updates each
 // machine's latest champion score.
-func (s *Store) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time) (dup bool, err error) {
+func (t *Tx) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time) (dup bool, err error) {
 	gw := m.Env.Sender
-	return s.ingest(ctx, "metrics", &m.Env, recv, func(tx *sql.Tx, now int64) error {
+	return t.ingest(ctx, "metrics", &m.Env, recv, func(tx *sql.Tx, now int64) error {
 		if err := touchGateway(ctx, tx, gw, now); err != nil {
 			return err
 		}
@@ -175,9 +252,9 @@ func (s *Store) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Ti
 
 // IngestAlert stores an alert as open. An alert whose ID is already stored
 // (a redelivery under a new seq) is left as it is.
-func (s *Store) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (dup bool, err error) {
+func (t *Tx) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (dup bool, err error) {
 	gw := a.Env.Sender
-	return s.ingest(ctx, "alert", &a.Env, recv, func(tx *sql.Tx, now int64) error {
+	return t.ingest(ctx, "alert", &a.Env, recv, func(tx *sql.Tx, now int64) error {
 		if err := touchGateway(ctx, tx, gw, now); err != nil {
 			return err
 		}
@@ -213,9 +290,9 @@ func SnapshotID(data []byte) string {
 }
 
 // IngestSnapshot stores a model snapshot under its content hash.
-func (s *Store) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (dup bool, err error) {
+func (t *Tx) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (dup bool, err error) {
 	gw := sn.Env.Sender
-	return s.ingest(ctx, "snapshot", &sn.Env, recv, func(tx *sql.Tx, now int64) error {
+	return t.ingest(ctx, "snapshot", &sn.Env, recv, func(tx *sql.Tx, now int64) error {
 		if err := touchGateway(ctx, tx, gw, now); err != nil {
 			return err
 		}
@@ -237,9 +314,9 @@ func (s *Store) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time
 }
 
 // IngestCommandAck stores an agent's answer to a command.
-func (s *Store) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time.Time) (dup bool, err error) {
+func (t *Tx) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time.Time) (dup bool, err error) {
 	gw := c.Env.Sender
-	return s.ingest(ctx, "cmdack", &c.Env, recv, func(tx *sql.Tx, now int64) error {
+	return t.ingest(ctx, "cmdack", &c.Env, recv, func(tx *sql.Tx, now int64) error {
 		if err := touchGateway(ctx, tx, gw, now); err != nil {
 			return err
 		}

@@ -67,6 +67,7 @@ func BenchmarkUpdate8(b *testing.B) {
 	}
 	i := 0
 	b.ReportAllocs()
+	defer modeltest.ReportCPU(b)()
 	for b.Loop() {
 		d.Update(xs[i&4095])
 		i++

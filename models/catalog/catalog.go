@@ -9,11 +9,12 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"millwright/models"
 	"millwright/models/baseline"
+	"millwright/models/ensemble"
 	"millwright/models/hst"
+	"millwright/models/rrcf"
 	"millwright/models/snapshot"
 )
 
@@ -24,43 +25,51 @@ const Default = baseline.Kind
 // catalog does not know.
 var ErrUnknownKind = errors.New("unknown detector kind")
 
-type entry struct {
-	kind string
-	new  func(dim int, seed uint64) (models.Detector, error)
-}
-
-// kinds is fixed at compile time; it is never mutated.
-var kinds = []entry{
-	{baseline.Kind, func(dim int, _ uint64) (models.Detector, error) { return baseline.New(dim, baseline.Options{}) }},
-	{hst.Kind, func(dim int, seed uint64) (models.Detector, error) { return hst.New(dim, hst.Options{Seed: seed}) }},
-}
-
 // Kinds returns the known kinds, sorted.
 func Kinds() []string {
-	out := make([]string, 0, len(kinds))
-	for _, e := range kinds {
-		out = append(out, e.kind)
-	}
-	slices.Sort(out)
-	return out
+	return []string{baseline.Kind, ensemble.Kind, hst.Kind, rrcf.Kind}
 }
 
 // New returns a detector of the given kind with default options for
 // vectors of dim features, seeded for its random choices.
+//
+// "ensemble" is the mean of a baseline and a Half-Space Trees detector.
 func New(kind string, dim int, seed uint64) (models.Detector, error) {
 	if dim < 1 {
 		return nil, fmt.Errorf("new %q detector: dimension %d, want at least 1", kind, dim)
 	}
-	for _, e := range kinds {
-		if e.kind == kind {
-			d, err := e.new(dim, seed)
-			if err != nil {
-				return nil, fmt.Errorf("new %q detector: %w", kind, err)
-			}
-			return d, nil
-		}
+	var (
+		d   models.Detector
+		err error
+	)
+	switch kind {
+	case baseline.Kind:
+		d, err = baseline.New(dim, baseline.Options{})
+	case hst.Kind:
+		d, err = hst.New(dim, hst.Options{Seed: seed})
+	case rrcf.Kind:
+		d, err = rrcf.New(dim, rrcf.Options{Seed: seed})
+	case ensemble.Kind:
+		d, err = newEnsemble(dim, seed)
+	default:
+		return nil, fmt.Errorf("new detector: %w %q (known: %v)", ErrUnknownKind, kind, Kinds())
 	}
-	return nil, fmt.Errorf("new detector: %w %q (known: %v)", ErrUnknownKind, kind, Kinds())
+	if err != nil {
+		return nil, fmt.Errorf("new %q detector: %w", kind, err)
+	}
+	return d, nil
+}
+
+func newEnsemble(dim int, seed uint64) (models.Detector, error) {
+	b, err := baseline.New(dim, baseline.Options{})
+	if err != nil {
+		return nil, err
+	}
+	h, err := hst.New(dim, hst.Options{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	return ensemble.New([]models.Detector{b, h}, ensemble.Options{Restore: Restore})
 }
 
 // Restore returns a detector of the kind named in the snapshot, in the

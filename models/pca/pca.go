@@ -133,6 +133,7 @@ type Detector struct {
 	p   int // model features: dim, or 2·dim with Diff
 
 	n     uint64    // samples learned
+	seen  uint64    // vectors with some feature present
 	mean  []float64 // p
 	cov   []float64 // p×p, exponentially weighted
 	since int       // samples since the last eigendecomposition
@@ -222,8 +223,9 @@ func (d *Detector) alloc(dim int) {
 // Kind returns "pca".
 func (d *Detector) Kind() string { return Kind }
 
-// Samples returns how many vectors the model has learned from.
-func (d *Detector) Samples() uint64 { return d.n }
+// Samples returns how many vectors (with some feature present) the detector
+// has been updated with, frozen or not.
+func (d *Detector) Samples() uint64 { return d.seen }
 
 // Options returns the options in effect.
 func (d *Detector) Options() Options { return d.opt }
@@ -262,6 +264,7 @@ func (d *Detector) Update(x []float64) float64 {
 	if !d.load(x) {
 		return 0
 	}
+	d.seen++
 	raw, ok := d.raw()
 	p := 0.0
 	if ok {
@@ -344,7 +347,9 @@ func (d *Detector) raw() (float64, bool) {
 	case StatT2:
 		return t2 / float64(k), true
 	case StatQ:
-		return q / d.eq, true
+		if k < p {
+			return q / d.eq, true
+		}
 	}
 	if k == p {
 		return t2 / float64(k), true

@@ -40,6 +40,7 @@ type state struct {
 	Filt        []float64       `cbor:"28,keyasint"`
 	FiltOK      []bool          `cbor:"29,keyasint"`
 	CalAfter    uint64          `cbor:"30,keyasint"`
+	Seen        uint64          `cbor:"31,keyasint"`
 }
 
 // MarshalSnapshot returns the whole state as versioned CBOR.
@@ -49,7 +50,7 @@ func (d *Detector) MarshalSnapshot() ([]byte, error) {
 		Dim: d.dim, Components: o.Components, Variance: o.Variance, Forget: o.Forget,
 		Refresh: o.Refresh, MinSamples: o.MinSamples, FreezeAfter: o.FreezeAfter,
 		Smooth: o.Smooth, Diff: o.Diff, Statistic: o.Statistic, Raw: o.Uncalibrated, Prefilter: o.Prefilter, CalAfter: o.CalibrateAfter, Filt: d.filt, FiltOK: d.filtOK,
-		N: d.n, Mean: d.mean, Cov: d.cov, Since: d.since, Ready: d.ready,
+		N: d.n, Seen: d.seen, Mean: d.mean, Cov: d.cov, Since: d.since, Ready: d.ready,
 		Scale: d.scale, Val: d.val, Vec: d.vec, K: d.k, EQ: d.eq,
 		Prev: d.prev, PrevOK: d.prevOK, Smoothed: d.smooth, SmoothN: d.smoothN,
 		Cal: d.cal.State(),
@@ -102,7 +103,7 @@ func (d *Detector) UnmarshalSnapshot(b []byte) error {
 	}
 	nd := &Detector{opt: o}
 	nd.alloc(s.Dim)
-	nd.n, nd.since, nd.ready, nd.k, nd.eq = s.N, s.Since, s.Ready, s.K, s.EQ
+	nd.n, nd.seen, nd.since, nd.ready, nd.k, nd.eq = s.N, s.Seen, s.Since, s.Ready, s.K, s.EQ
 	nd.smooth, nd.smoothN = s.Smoothed, s.SmoothN
 	copy(nd.mean, s.Mean)
 	copy(nd.cov, s.Cov)

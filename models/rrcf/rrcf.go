@@ -94,14 +94,14 @@ type Detector struct {
 	dim int
 	ds  int // point dimension: dim × Shingle
 
-	ring  []float64 // last Shingle imputed vectors, oldest at head
-	head  int
-	fill  int       // vectors in ring, up to Shingle
-	last  []float64 // last finite value per feature, for imputation
-	seen  []bool
-	cur   []float64 // scratch: the current point
-	xi    []float64 // scratch: the imputed vector
-	path  []int32   // scratch: a root-to-leaf path
+	ring []float64 // last Shingle imputed vectors, oldest at head
+	head int
+	fill int       // vectors in ring, up to Shingle
+	last []float64 // last finite value per feature, for imputation
+	seen []bool
+	cur  []float64 // scratch: the current point
+	xi   []float64 // scratch: the imputed vector
+	path []int32   // scratch: a root-to-leaf path
 
 	pts   []float64 // point store, ds floats per point
 	ref   []int32   // references to each stored point; 0 = free

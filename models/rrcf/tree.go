@@ -7,26 +7,30 @@ type sample struct {
 	leaf int32   // the tree's leaf holding it
 }
 
-// tree is a random cut tree over a node pool of 2·Samples-1 nodes. A leaf
-// has cdim -1 and its point in left; an internal node cuts at
-// x[cdim] <= cval (left) and keeps its bounding box in box.
+// node is a tree node. A leaf has cdim -1 and its point in left; an
+// internal node cuts at x[cdim] <= cval (left) and keeps its bounding box
+// in the tree's box slab. 32 bytes: half a cache line.
+type node struct {
+	left, right, parent int32
+	mass, cdim          int32
+	cval                float64
+}
+
+// tree is a random cut tree over a node pool of 2·Samples-1 nodes.
 type tree struct {
-	left, right, parent []int32
-	mass, cdim          []int32
-	cval                []float64
-	box                 []float64 // node i: ds minima, then ds maxima
-	root                int32     // -1 when empty
-	free                int32     // free node list through parent, -1 ends
-	heap                []sample  // max-heap on prio
-	ds                  int
+	nodes []node
+	box   []float64 // node i: ds minima, then ds maxima
+	root  int32     // -1 when empty
+	free  int32     // free node list through parent, -1 ends
+	heap  []sample  // max-heap on prio
+	ds    int
 }
 
 func newTree(samples, ds int) tree {
 	n := 2*samples - 1
 	t := tree{
-		left: make([]int32, n), right: make([]int32, n), parent: make([]int32, n),
-		mass: make([]int32, n), cdim: make([]int32, n), cval: make([]float64, n),
-		box: make([]float64, 2*ds*n), root: -1, heap: make([]sample, 0, samples), ds: ds,
+		nodes: make([]node, n),
+		box:   make([]float64, 2*ds*n), root: -1, heap: make([]sample, 0, samples), ds: ds,
 	}
 	t.resetFree(0)
 	return t
@@ -35,45 +39,49 @@ func newTree(samples, ds int) tree {
 // resetFree puts nodes from..n-1 on the free list, in order.
 func (t *tree) resetFree(from int) {
 	t.free = -1
-	for i := len(t.parent) - 1; i >= from; i-- {
-		t.parent[i] = t.free
+	for i := len(t.nodes) - 1; i >= from; i-- {
+		t.nodes[i].parent = t.free
 		t.free = int32(i)
 	}
 }
 
 func (t *tree) alloc() int32 {
 	i := t.free
-	t.free = t.parent[i]
+	t.free = t.nodes[i].parent
 	return i
 }
 
 func (t *tree) release(i int32) {
-	t.parent[i] = t.free
+	t.nodes[i].parent = t.free
 	t.free = i
 }
 
-func (t *tree) isLeaf(n int32) bool { return t.cdim[n] < 0 }
+func (t *tree) isLeaf(n int32) bool { return t.nodes[n].cdim < 0 }
 
 // bounds returns node n's bounding box.
 func (d *Detector) bounds(t *tree, n int32) (lo, hi []float64) {
 	if t.isLeaf(n) {
-		p := d.point32(t.left[n])
+		p := d.point32(t.nodes[n].left)
 		return p, p
 	}
 	b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
 	return b[:t.ds], b[t.ds:]
 }
 
-// refit recomputes internal node n's box from its children.
-func (d *Detector) refit(t *tree, n int32) {
-	llo, lhi := d.bounds(t, t.left[n])
-	rlo, rhi := d.bounds(t, t.right[n])
+// refit recomputes internal node n's box from its children and reports
+// whether it changed.
+func (d *Detector) refit(t *tree, n int32) bool {
+	llo, lhi := d.bounds(t, t.nodes[n].left)
+	rlo, rhi := d.bounds(t, t.nodes[n].right)
 	b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
 	lo, hi := b[:t.ds], b[t.ds:]
+	changed := false
 	for k := range lo {
-		lo[k] = min(llo[k], rlo[k])
-		hi[k] = max(lhi[k], rhi[k])
+		l, h := min(llo[k], rlo[k]), max(lhi[k], rhi[k])
+		changed = changed || l != lo[k] || h != hi[k]
+		lo[k], hi[k] = l, h
 	}
+	return changed
 }
 
 // insert adds stored point pt to the tree (Guha et al., algorithm 4) and
@@ -82,20 +90,27 @@ func (d *Detector) insert(t *tree, pt int32) int32 {
 	p := d.point32(pt)
 	if t.root < 0 {
 		leaf := t.alloc()
-		t.left[leaf], t.cdim[leaf], t.mass[leaf], t.parent[leaf] = pt, -1, 1, -1
+		t.nodes[leaf].left, t.nodes[leaf].cdim, t.nodes[leaf].mass, t.nodes[leaf].parent = pt, -1, 1, -1
 		t.root = leaf
 		return leaf
 	}
 	n := t.root
 	for {
 		lo, hi := d.bounds(t, n)
-		var span float64
-		for k := range p {
-			span += max(hi[k], p[k]) - min(lo[k], p[k])
+		if !t.isLeaf(n) && outside(lo, hi, p) == 0 {
+			// Every cut of the box keeps p inside: descend, no draw needed.
+			t.nodes[n].mass++
+			if p[t.nodes[n].cdim] <= t.nodes[n].cval {
+				n = t.nodes[n].left
+			} else {
+				n = t.nodes[n].right
+			}
+			continue
 		}
+		span := extent(lo, hi, p)
 		if span == 0 && t.isLeaf(n) {
 			// A duplicate joins the leaf; ancestors were counted on the way.
-			t.mass[n]++
+			t.nodes[n].mass++
 			return n
 		}
 		r := d.rng.Float64() * span
@@ -119,39 +134,39 @@ func (d *Detector) insert(t *tree, pt int32) int32 {
 				dim, cut = 0, lo[0] // degenerate box: only after corrupt input
 			}
 			leaf := t.alloc()
-			t.left[leaf], t.cdim[leaf], t.mass[leaf] = pt, -1, 1
+			t.nodes[leaf].left, t.nodes[leaf].cdim, t.nodes[leaf].mass = pt, -1, 1
 			in := t.alloc()
-			t.cdim[in], t.cval[in] = int32(dim), cut
+			t.nodes[in].cdim, t.nodes[in].cval = int32(dim), cut
 			if p[dim] <= cut {
-				t.left[in], t.right[in] = leaf, n
+				t.nodes[in].left, t.nodes[in].right = leaf, n
 			} else {
-				t.left[in], t.right[in] = n, leaf
+				t.nodes[in].left, t.nodes[in].right = n, leaf
 			}
-			up := t.parent[n]
-			t.parent[in], t.parent[n], t.parent[leaf] = up, in, in
+			up := t.nodes[n].parent
+			t.nodes[in].parent, t.nodes[n].parent, t.nodes[leaf].parent = up, in, in
 			switch {
 			case up < 0:
 				t.root = in
-			case t.left[up] == n:
-				t.left[up] = in
+			case t.nodes[up].left == n:
+				t.nodes[up].left = in
 			default:
-				t.right[up] = in
+				t.nodes[up].right = in
 			}
-			t.mass[in] = t.mass[n] + 1
+			t.nodes[in].mass = t.nodes[n].mass + 1
 			d.refit(t, in)
 			return leaf
 		}
 		// x stays inside this node's subtree: count it, widen the box.
-		t.mass[n]++
+		t.nodes[n].mass++
 		b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
 		for k := range p {
 			b[k] = min(b[k], p[k])
 			b[t.ds+k] = max(b[t.ds+k], p[k])
 		}
-		if p[t.cdim[n]] <= t.cval[n] {
-			n = t.left[n]
+		if p[t.nodes[n].cdim] <= t.nodes[n].cval {
+			n = t.nodes[n].left
 		} else {
-			n = t.right[n]
+			n = t.nodes[n].right
 		}
 	}
 }
@@ -159,46 +174,50 @@ func (d *Detector) insert(t *tree, pt int32) int32 {
 // remove takes sample s out of the tree (Guha et al., algorithm 3).
 func (d *Detector) remove(t *tree, s sample) {
 	leaf := s.leaf
-	if t.mass[leaf] > 1 {
-		t.mass[leaf]--
-		for a := t.parent[leaf]; a >= 0; a = t.parent[a] {
-			t.mass[a]--
+	if t.nodes[leaf].mass > 1 {
+		t.nodes[leaf].mass--
+		for a := t.nodes[leaf].parent; a >= 0; a = t.nodes[a].parent {
+			t.nodes[a].mass--
 		}
-		if t.left[leaf] == s.pt {
+		if t.nodes[leaf].left == s.pt {
 			// Another duplicate in the leaf becomes its representative.
 			for _, o := range t.heap {
 				if o.leaf == leaf && o.pt != s.pt {
-					t.left[leaf] = o.pt
+					t.nodes[leaf].left = o.pt
 					break
 				}
 			}
 		}
 		return
 	}
-	up := t.parent[leaf]
+	up := t.nodes[leaf].parent
 	t.release(leaf)
 	if up < 0 {
 		t.root = -1
 		return
 	}
-	sib := t.left[up]
+	sib := t.nodes[up].left
 	if sib == leaf {
-		sib = t.right[up]
+		sib = t.nodes[up].right
 	}
-	g := t.parent[up]
-	t.parent[sib] = g
+	g := t.nodes[up].parent
+	t.nodes[sib].parent = g
 	switch {
 	case g < 0:
 		t.root = sib
-	case t.left[g] == up:
-		t.left[g] = sib
+	case t.nodes[g].left == up:
+		t.nodes[g].left = sib
 	default:
-		t.right[g] = sib
+		t.nodes[g].right = sib
 	}
 	t.release(up)
-	for a := g; a >= 0; a = t.parent[a] {
-		t.mass[a]--
-		d.refit(t, a)
+	refit := true
+	for a := g; a >= 0; a = t.nodes[a].parent {
+		t.nodes[a].mass--
+		if refit {
+			// Once a box is unchanged, so are all above it.
+			refit = d.refit(t, a)
+		}
 	}
 }
 
@@ -215,38 +234,60 @@ func (d *Detector) codisp(t *tree, p []float64) float64 {
 		if t.isLeaf(n) {
 			break
 		}
-		if p[t.cdim[n]] <= t.cval[n] {
-			n = t.left[n]
+		if p[t.nodes[n].cdim] <= t.nodes[n].cval {
+			n = t.nodes[n].left
 		} else {
-			n = t.right[n]
+			n = t.nodes[n].right
 		}
 	}
 	var exp, above float64
 	stay := 1.0 // probability that no cut above separated p
 	for i, n := range path {
 		lo, hi := d.bounds(t, n)
-		var out, span float64
-		for k := range p {
-			out += max(p[k]-hi[k], 0) + max(lo[k]-p[k], 0)
-			span += max(hi[k], p[k]) - min(lo[k], p[k])
+		// Most of the path's boxes contain p: then no cut separates it
+		// there, and the extent is not needed.
+		if out := outside(lo, hi, p); out > 0 {
+			prob := out / extent(lo, hi, p)
+			exp += stay * prob * max(float64(t.nodes[n].mass), above)
+			stay *= 1 - prob
 		}
-		prob := 0.0
-		if span > 0 {
-			prob = out / span
-		}
-		exp += stay * prob * max(float64(t.mass[n]), above)
-		stay *= 1 - prob
 		if i+1 < len(path) {
 			c := path[i+1]
-			sib := t.left[n]
+			sib := t.nodes[n].left
 			if sib == c {
-				sib = t.right[n]
+				sib = t.nodes[n].right
 			}
-			above = max(above, float64(t.mass[sib])/float64(t.mass[c]+1))
+			above = max(above, float64(t.nodes[sib].mass)/float64(t.nodes[c].mass+1))
 		}
 	}
 	// p duplicates its leaf's point: it joins the leaf.
 	return exp + stay*above
+}
+
+// outside returns the L1 distance from p to the box [lo, hi].
+func outside(lo, hi, p []float64) float64 {
+	var out float64
+	hi = hi[:len(lo)]
+	p = p[:len(lo)]
+	for k, l := range lo {
+		if v := p[k]; v < l {
+			out += l - v
+		} else if v > hi[k] {
+			out += v - hi[k]
+		}
+	}
+	return out
+}
+
+// extent returns the sum of side lengths of the box [lo, hi] grown to p.
+func extent(lo, hi, p []float64) float64 {
+	var span float64
+	hi = hi[:len(lo)]
+	p = p[:len(lo)]
+	for k, l := range lo {
+		span += max(hi[k], p[k]) - min(l, p[k])
+	}
+	return span
 }
 
 // Heap on prio, largest at the top.
