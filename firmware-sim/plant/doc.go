@@ -25,7 +25,13 @@
 // # Running
 //
 // Generator produces frames without I/O, as fast as asked, for tests and
-// CSV export. Run publishes them to an MQTT broker in (compressed) real time
-// through the simulated network. Load drives a broker with many synthetic
-// devices at a target rate and reports the rate achieved.
+// CSV export (ExportCSV). Run publishes them to an MQTT broker in
+// (compressed) real time through the simulated network; Deliver gives the
+// very same messages in the same order without a broker or a clock. Load
+// drives a broker with many synthetic devices at a target rate and reports
+// the rate achieved.
+//
+// Delivery order and bytes depend only on the scenario, its seed and the
+// start time, never on the wall clock's pacing. Floating-point results are
+// reproducible on one architecture; others may differ in the last bits.
 package plant

@@ -111,7 +111,7 @@ func (a *activeFault) apply(e *effects, t, l float64) {
 	switch a.kind {
 	case FaultBearingWear:
 		e.vibAdd += 7 * s
-		e.vibNoise *= 1 + 3*s
+		e.vibNoise *= 1 + s
 		e.tempAdd += 25 * s
 		e.ampsMul += 0.08 * s
 	case FaultOverheating:

@@ -203,16 +203,33 @@ func TestNormalLifeStaysNormal(t *testing.T) {
 	}
 }
 
+// BenchmarkNext is one tick of the demo plant (six machines).
 func BenchmarkNext(b *testing.B) {
 	g, err := plant.NewGenerator(plant.Demo(), t0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, fr := range g.Next() {
-			buf, _ = plant.AppendEncode(buf[:0], fr.Telemetry, plant.FormatCBOR)
-		}
+		g.Next()
+	}
+}
+
+// BenchmarkNextEncode is one tick of the demo plant, encoded.
+func BenchmarkNextEncode(b *testing.B) {
+	for _, f := range []plant.Format{plant.FormatCBOR, plant.FormatJSON} {
+		b.Run(string(f), func(b *testing.B) {
+			g, err := plant.NewGenerator(plant.Demo(), t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, fr := range g.Next() {
+					buf, _ = plant.AppendEncode(buf[:0], fr.Telemetry, f)
+				}
+			}
+		})
 	}
 }

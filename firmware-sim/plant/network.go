@@ -18,6 +18,7 @@ type delivery struct {
 type outageWin struct {
 	gw, machine string // machine empty: the whole gateway
 	from, to    int64
+	lose        bool
 }
 
 // netsim delays, reorders, duplicates and holds back messages as the
@@ -30,13 +31,14 @@ type netsim struct {
 	order   uint64
 	free    [][]byte
 	outages []outageWin
+	lost    int64 // messages lost in outages
 }
 
 func newNetsim(cfg Network, start, step int64) *netsim {
 	n := &netsim{cfg: cfg, step: step}
 	for _, o := range cfg.Outages {
 		from := start + int64(o.At)
-		n.outages = append(n.outages, outageWin{gw: o.Gateway, machine: o.Machine, from: from, to: from + int64(o.Duration)})
+		n.outages = append(n.outages, outageWin{gw: o.Gateway, machine: o.Machine, from: from, to: from + int64(o.Duration), lose: o.Lose})
 	}
 	return n
 }
@@ -71,6 +73,11 @@ func (n *netsim) send(rng *rand.Rand, gw, machine, topic string, t int64, payloa
 	for _, o := range n.outages {
 		hit := o.machine == machine || o.machine == "" && o.gw == gw
 		if hit && t >= o.from && t < o.to {
+			if o.lose {
+				n.lost++
+				n.free = append(n.free, payload)
+				return
+			}
 			// Offline: the device keeps the message and sends it in the
 			// burst when it comes back, in order.
 			at = o.to + delay

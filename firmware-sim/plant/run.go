@@ -38,6 +38,7 @@ type Stats struct {
 	Sent       int64 // messages handed to the broker, duplicates included
 	Duplicates int64
 	Errors     int64 // publish failures (the message is lost, as with QoS 0)
+	Lost       int64 // messages lost in outages with Lose set
 }
 
 func (o Options) withDefaults() Options {
@@ -141,6 +142,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 			}
 			net.release(d)
 		}
+		st.Lost = net.lost
 		wake, pending := net.next()
 		genDone := end > 0 && g.NextTime().UnixNano() >= end
 		if genDone && !pending {

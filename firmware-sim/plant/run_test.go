@@ -130,14 +130,18 @@ func TestRunNetworkMisbehaves(t *testing.T) {
 	sc := Demo()
 	sc.Speed = 1e5
 	sc.Network = Network{Jitter: conf.Duration(50 * time.Millisecond), Reorder: 0.15, Duplicate: 0.05,
-		Outages: []Outage{{Machine: "pump-2", At: conf.Duration(time.Minute), Duration: conf.Duration(30 * time.Second)}}}
+		Outages: []Outage{
+			{Machine: "pump-2", At: conf.Duration(time.Minute), Duration: conf.Duration(30 * time.Second)},
+			{Gateway: "gw1", Machine: "comp-1", At: conf.Duration(2 * time.Minute), Duration: conf.Duration(10 * time.Second), Lose: true},
+		}}
 	st, err := Run(t.Context(), Options{Scenario: sc, Start: start0, Duration: 10 * time.Minute, dial: rec.dial})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const ticks = 1200
-	if st.Ticks != ticks || st.Sent != 6*ticks+st.Duplicates {
-		t.Fatalf("stats %+v: want %d ticks and every message sent once plus duplicates", st, ticks)
+	const lost = 20 // comp-1's 10 s outage at 2 Hz
+	if st.Ticks != ticks || st.Lost != lost || st.Sent != 6*ticks-lost+st.Duplicates {
+		t.Fatalf("stats %+v: want %d ticks, %d lost, every other message sent once plus duplicates", st, ticks, lost)
 	}
 	if dup := float64(st.Duplicates) / (6 * ticks); dup < 0.03 || dup > 0.07 {
 		t.Errorf("duplicate fraction %.3f, want about 0.05", dup)
@@ -176,14 +180,58 @@ func TestRunNetworkMisbehaves(t *testing.T) {
 			}
 		}
 	}
-	if unique != 6*ticks {
-		t.Fatalf("%d distinct messages, want %d", unique, 6*ticks)
+	if unique != 6*ticks-lost {
+		t.Fatalf("%d distinct messages, want %d", unique, 6*ticks-lost)
+	}
+	if maxSeq["comp-1"] != ticks {
+		t.Fatalf("comp-1's last seq %d, want %d: a lost message still uses its sequence number", maxSeq["comp-1"], ticks)
 	}
 	if f := float64(late) / float64(unique); f < 0.10 || f > 0.20 {
 		t.Errorf("out-of-order fraction %.3f, want about 0.15", f)
 	}
 	if held != 60 {
 		t.Errorf("%d of pump-2's readings fell in its outage, want 60", held)
+	}
+}
+
+// TestRunDeliveryIsDeterministic: delivery order depends on the seed only,
+// not on how the wall clock happened to pace the run, and Deliver gives
+// exactly what Run publishes.
+func TestRunDeliveryIsDeterministic(t *testing.T) {
+	sc := Demo()
+	sc.Network = Network{Jitter: conf.Duration(300 * time.Millisecond), Reorder: 0.15, Duplicate: 0.05, Skew: conf.Duration(time.Second),
+		Outages: []Outage{{Gateway: "gw2", At: conf.Duration(20 * time.Second), Duration: conf.Duration(10 * time.Second)}}}
+	var runs [2][]sent
+	for i, speed := range []float64{2e4, 3e5} {
+		rec := &recorder{}
+		sc.Speed = speed
+		if _, err := Run(t.Context(), Options{Scenario: sc, Start: start0, Duration: time.Minute, dial: rec.dial}); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = rec.msgs
+	}
+	var delivered []sent
+	last := time.Time{}
+	err := Deliver(sc, start0, time.Minute, FormatCBOR, func(at time.Time, topic string, payload []byte) error {
+		if at.Before(last) {
+			t.Fatalf("delivery at %v after one at %v", at, last)
+		}
+		last = at
+		delivered = append(delivered, sent{topic, append([]byte(nil), payload...)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range [][]sent{runs[1], delivered} {
+		if len(runs[0]) != len(other) {
+			t.Fatalf("%d vs %d messages", len(runs[0]), len(other))
+		}
+		for i := range runs[0] {
+			if runs[0][i].topic != other[i].topic || string(runs[0][i].payload) != string(other[i].payload) {
+				t.Fatalf("message %d differs between runs", i)
+			}
+		}
 	}
 }
 
@@ -232,4 +280,49 @@ func TestRunAgainstMosquitto(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition
 	}
+}
+
+// TestRunSurvivesBrokerRestart: the simulator reconnects by itself and goes
+// on publishing after the broker comes back.
+func TestRunSurvivesBrokerRestart(t *testing.T) {
+	b := mqtttest.StartMosquitto(t, mqtttest.MosquittoOptions{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	sc := Demo()
+	sc.Speed = 10
+	go func() {
+		_, err := Run(ctx, Options{Broker: b.URL, Scenario: sc})
+		done <- err
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitMessages := func(what string) {
+		t.Helper()
+		var mu sync.Mutex
+		n := 0
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("sub-" + what))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s: subscriber connect: %v", what, tok.Error())
+		}
+		defer c.Disconnect(50)
+		tok := c.Subscribe(wire.Root+"/telemetry/#", 0, func(mqtt.Client, mqtt.Message) { mu.Lock(); n++; mu.Unlock() })
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s: subscribe: %v", what, tok.Error())
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			got := n
+			mu.Unlock()
+			if got >= 12 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d messages within 20s", what, got)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a condition
+		}
+	}
+	waitMessages("before")
+	b.Restart(t)
+	waitMessages("after")
 }

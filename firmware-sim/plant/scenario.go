@@ -23,7 +23,7 @@ type Scenario struct {
 	Rate float64 `yaml:"rate"`
 	// Speed compresses time: simulated seconds per wall-clock second.
 	Speed float64 `yaml:"speed"`
-	// Ambient is the ambient temperature in °C.
+	// Ambient is the ambient temperature in °C; 0 means 25.
 	Ambient  float64   `yaml:"ambient"`
 	Gateways []Gateway `yaml:"gateways"`
 	Network  Network   `yaml:"network"`
@@ -54,8 +54,8 @@ type Machine struct {
 // long after failure.
 type Fault struct {
 	Kind string `yaml:"kind"` // one of FaultKinds
-	// Sensor is the sensor a sensor fault (spike, stuck, dropout,
-	// sensor-drift) affects; each has a default.
+	// Sensor is the sensor a sensor fault affects. Defaults: vib_rms for
+	// spike and dropout, bearing_temp for stuck and sensor-drift.
 	Sensor string        `yaml:"sensor"`
 	Onset  conf.Duration `yaml:"onset"`
 	Ramp   conf.Duration `yaml:"ramp"`
@@ -81,12 +81,14 @@ type Network struct {
 }
 
 // Outage takes a device, or a whole gateway when Machine is empty, offline:
-// it keeps its readings and sends them in a burst when it comes back.
+// it keeps its readings and sends them in a burst when it comes back, or,
+// with Lose, loses them.
 type Outage struct {
 	Gateway  string        `yaml:"gateway"`
 	Machine  string        `yaml:"machine"`
 	At       conf.Duration `yaml:"at"`
 	Duration conf.Duration `yaml:"duration"`
+	Lose     bool          `yaml:"lose"`
 }
 
 // Defaults filled by withDefaults.
@@ -297,4 +299,24 @@ func (sc Scenario) withDefaults() Scenario {
 		sc.Ambient = DefaultAmbient
 	}
 	return sc
+}
+
+// MachineInfos describes the machines behind gateway gw, as an agent
+// announces them in its Birth; nil when the scenario has no such gateway.
+func (sc *Scenario) MachineInfos(gw string) []wire.MachineInfo {
+	for _, g := range sc.Gateways {
+		if g.ID != gw {
+			continue
+		}
+		out := make([]wire.MachineInfo, 0, len(g.Machines))
+		for _, m := range g.Machines {
+			info := wire.MachineInfo{ID: m.ID, Type: m.Type}
+			if mt, ok := machineTypes[m.Type]; ok {
+				info.Sensors = mt.sensorNames()
+			}
+			out = append(out, info)
+		}
+		return out
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"millwright/wire"
 )
 
 // DefaultAddr is where the broker listens when Options.Addr is empty.
@@ -25,8 +27,16 @@ type Options struct {
 	Addr string
 	// Listener, when set, is used instead of listening on Addr.
 	Listener net.Listener
-	Logger   *slog.Logger
+	// MaxPacketSize refuses bigger MQTT packets at the door (the client is
+	// disconnected). Default DefaultMaxPacketSize: twice the largest wire
+	// message, so messages a little over the wire limit still reach ingest
+	// and are counted there as oversized.
+	MaxPacketSize uint32
+	Logger        *slog.Logger
 }
+
+// DefaultMaxPacketSize is the default Options.MaxPacketSize.
+const DefaultMaxPacketSize = 2 * wire.MaxMessageSize
 
 // Broker is an embedded MQTT broker.
 type Broker struct {
@@ -53,8 +63,14 @@ func New(opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("broker listen: %w", err)
 		}
 	}
+	if opts.MaxPacketSize == 0 {
+		opts.MaxPacketSize = DefaultMaxPacketSize
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = opts.MaxPacketSize
 	srv := mqtt.New(&mqtt.Options{
 		Logger:       opts.Logger,
+		Capabilities: caps,
 		InlineClient: false,
 	})
 	// Anyone may connect and publish for now; mTLS and per-gateway ACLs

@@ -79,3 +79,29 @@ func TestListenError(t *testing.T) {
 		t.Fatal("New on a bad address: want error")
 	}
 }
+
+func TestRefusesHugePackets(t *testing.T) {
+	b, err := broker.New(broker.Options{Addr: "127.0.0.1:0", MaxPacketSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	lost := make(chan struct{}, 1)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("big").SetAutoReconnect(false).
+		SetConnectRetry(true).SetConnectRetryInterval(10 * time.Millisecond).
+		SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} }))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	c.Publish("a/b", 1, false, make([]byte, 2048))
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a packet over MaxPacketSize did not get its client disconnected")
+	}
+}

@@ -28,6 +28,7 @@ func TestGoodFixtures(t *testing.T) {
 	}{
 		{"", config.Default()},
 		{"empty.yaml", config.Default()},
+		{"example.yaml", config.Default()}, // documents the defaults: must equal them
 		{"full.yaml", full},
 		{"external-broker.yaml", ext},
 	}
@@ -97,5 +98,22 @@ func TestMissingFile(t *testing.T) {
 	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want not-exist", err)
+	}
+}
+
+// TestRepoConfigs loads every hub config shipped in the repository's
+// configs/ directory (found relative to this package).
+func TestRepoConfigs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "configs", "hub*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("no configs/hub*.yaml in the repository yet")
+	}
+	for _, f := range files {
+		if _, err := config.Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"millwright/hub/store"
 	"millwright/wire"
@@ -128,5 +129,26 @@ func TestAcksBatchedPerGateway(t *testing.T) {
 	in.flushAcks(t.Context())
 	if n := len(fc.published[wire.HubTopic("gwA", wire.LeafAck)]); n != 1 {
 		t.Fatalf("empty flush published again (%d)", n)
+	}
+}
+
+func TestFullQueueDrops(t *testing.T) {
+	st, err := store.Open(t.Context(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var handler func(string, []byte)
+	in, err := New(Options{BrokerURL: "tcp://fake:1883", Store: st, QueueSize: 1, QueueWait: time.Millisecond,
+		newClient: func(c clientConfig) mqttClient { handler = c.Handler; return &fakeClient{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing consumes the queue: the first message fits, the second waits
+	// QueueWait and is dropped (unacked, so its agent will resend it).
+	handler(wire.AgentTopic("gw", wire.LeafDeath), []byte{1})
+	handler(wire.AgentTopic("gw", wire.LeafDeath), []byte{2})
+	if s := in.Stats(); s.Dropped != 1 {
+		t.Fatalf("dropped = %d, want 1", s.Dropped)
 	}
 }

@@ -178,9 +178,11 @@ func (in *Ingest) enqueue(topic string, payload []byte) {
 	select {
 	case in.queue <- msg:
 	case <-t.C:
-		in.dropped.Add(1)
 		in.m.dropped.Inc()
-		in.log.Warn("ingest queue full, message dropped", "topic", topic)
+		// Log the 1st, 2nd, 4th, 8th… drop: an overload must not also flood the log.
+		if n := in.dropped.Add(1); n&(n-1) == 0 {
+			in.log.Warn("ingest queue full, message dropped; its agent will resend", "topic", topic, "dropped_total", n)
+		}
 	}
 }
 

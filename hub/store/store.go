@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -42,6 +43,9 @@ type Options struct {
 type Store struct {
 	db  *sql.DB
 	log *slog.Logger
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared on first use, by query text
 }
 
 // Open opens (creating if needed) the database in dir and migrates it to
@@ -78,6 +82,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -163,5 +166,67 @@ func TestSnapshotAndRetention(t *testing.T) {
 	pts, err := s.MetricPoints(ctx, "gw1", "m1", time.Unix(0, 0), 10)
 	if err != nil || len(pts) != 1 || pts[0].Time.UnixNano() != fresh.Time {
 		t.Fatalf("points after retention = %+v, %v", pts, err)
+	}
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := t.Context()
+	now := time.Now()
+	// A rolled-back group leaves nothing, not even its seqs.
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.IngestAlert(ctx, &wire.Alert{Env: envAt(1), ID: "a1", Machine: "m1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	if as, err := s.Alerts(ctx, store.AlertFilter{}); err != nil || len(as) != 0 {
+		t.Fatalf("after rollback: %v %v", as, err)
+	}
+
+	tx, err = s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for i, want := range []bool{false, true, false} { // seq 1, 1 again, 2
+		seq := uint64(1 + i/2)
+		dup, err := tx.IngestAlert(ctx, &wire.Alert{Env: envAt(seq), ID: fmt.Sprint("a", seq), Machine: "m1"}, now)
+		if err != nil || dup != want {
+			t.Fatalf("ingest %d: dup=%v err=%v, want dup=%v", i, dup, err, want)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := s.Alerts(ctx, store.AlertFilter{}); err != nil || len(as) != 2 {
+		t.Fatalf("after commit: %d alerts, %v; want 2", len(as), err)
+	}
+}
+
+func TestNonFiniteScores(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := t.Context()
+	nan := math.NaN()
+	if _, err := s.IngestMetrics(ctx, &wire.Metrics{Env: envAt(1), Series: []wire.ModelMetric{
+		{Machine: "m1", Model: "hst", Role: wire.RoleChampion, ScoreMean: nan, ScoreLast: math.Inf(1), Threshold: nan}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IngestAlert(ctx, &wire.Alert{Env: envAt(2), ID: "a", Machine: "m1", Score: nan,
+		Contributors: []wire.Contribution{{Feature: "f", Value: math.Inf(-1)}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.Machines(ctx)
+	if err != nil || len(ms) != 1 || ms[0].Score != nil {
+		t.Fatalf("machines = %+v, %v; want a nil score for +Inf", ms, err)
+	}
+	as, err := s.Alerts(ctx, store.AlertFilter{})
+	if err != nil || len(as) != 1 {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(as); err != nil {
+		t.Fatalf("alerts do not encode as JSON: %v", err)
 	}
 }

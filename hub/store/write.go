@@ -31,8 +31,8 @@ func finOrNull(f float64) any {
 }
 
 // claim records (sender, seq) in tx and reports whether it was already there.
-func claim(ctx context.Context, tx *sql.Tx, env *wire.Envelope, now int64) (dup bool, err error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO seen (sender, seq, received) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+func claim(ctx context.Context, t *Tx, env *wire.Envelope, now int64) (dup bool, err error) {
+	res, err := t.exec(ctx, `INSERT INTO seen (sender, seq, received) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		env.Sender, int64(env.Seq), now)
 	if err != nil {
 		return false, fmt.Errorf("record seq: %w", err)
@@ -44,11 +44,50 @@ func claim(ctx context.Context, tx *sql.Tx, env *wire.Envelope, now int64) (dup 
 	return n == 0, nil
 }
 
+const insertMetricPoint = `INSERT INTO metric_points (gateway, machine, model, role, time, interval_ns,
+	count, score_mean, score_max, score_last, alerts, samples, latency_ns, threshold)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // Tx groups ingests into one durable commit (group commit): every message
 // runs in its own savepoint, so a message that fails rolls back alone and
 // the others still commit. A Tx is not safe for concurrent use.
 type Tx struct {
-	tx *sql.Tx
+	s     *Store
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // this transaction's view of s's prepared statements
+}
+
+// exec runs query with args, through a statement prepared once per
+// connection: parsing SQL is a third of the ingest CPU otherwise.
+func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		prepared, err := t.s.prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		st = t.tx.StmtContext(ctx, prepared)
+		t.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// prepared returns the statement for query, preparing it on first use.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[string]*sql.Stmt)
+	}
+	s.stmts[query] = st
+	return st, nil
 }
 
 // Begin starts a group of ingests. Commit or Rollback must follow.
@@ -57,7 +96,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
-	return &Tx{tx: tx}, nil
+	return &Tx{s: s, tx: tx, stmts: make(map[string]*sql.Stmt, 16)}, nil
 }
 
 // Commit makes every successful ingest of the group durable. Only after it
@@ -74,30 +113,30 @@ func (t *Tx) Rollback() { _ = t.tx.Rollback() }
 
 // ingest runs write in a savepoint guarded by the (sender, seq) claim.
 // Seq 0 means unsequenced (nothing to de-duplicate on): always written.
-func (t *Tx) ingest(ctx context.Context, what string, env *wire.Envelope, recv time.Time, write func(tx *sql.Tx, now int64) error) (dup bool, err error) {
-	tx, now := t.tx, recv.UnixNano()
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT msg`); err != nil {
+func (t *Tx) ingest(ctx context.Context, what string, env *wire.Envelope, recv time.Time, write func(now int64) error) (dup bool, err error) {
+	now := recv.UnixNano()
+	if _, err := t.exec(ctx, `SAVEPOINT msg`); err != nil {
 		return false, fmt.Errorf("store %s: savepoint: %w", what, err)
 	}
 	done := false
 	defer func() {
 		if !done {
-			tx.ExecContext(ctx, `ROLLBACK TO msg`)
-			tx.ExecContext(ctx, `RELEASE msg`)
+			t.exec(ctx, `ROLLBACK TO msg`)
+			t.exec(ctx, `RELEASE msg`)
 		}
 	}()
 	if env.Seq != 0 {
-		dup, err = claim(ctx, tx, env, now)
+		dup, err = claim(ctx, t, env, now)
 		if err != nil {
 			return false, fmt.Errorf("store %s: %w", what, err)
 		}
 	}
 	if !dup {
-		if err := write(tx, now); err != nil {
+		if err := write(now); err != nil {
 			return false, fmt.Errorf("store %s: %w", what, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `RELEASE msg`); err != nil {
+	if _, err := t.exec(ctx, `RELEASE msg`); err != nil {
 		return false, fmt.Errorf("store %s: release savepoint: %w", what, err)
 	}
 	done = true
@@ -148,8 +187,8 @@ func (s *Store) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv t
 	return one(ctx, s, c, recv, (*Tx).IngestCommandAck)
 }
 
-func touchGateway(ctx context.Context, tx *sql.Tx, gw string, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, first_seen, last_seen) VALUES (?, ?, ?)
+func touchGateway(ctx context.Context, t *Tx, gw string, now int64) error {
+	_, err := t.exec(ctx, `INSERT INTO gateways (id, first_seen, last_seen) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen`, gw, now, now)
 	if err != nil {
 		return fmt.Errorf("touch gateway: %w", err)
@@ -157,8 +196,8 @@ func touchGateway(ctx context.Context, tx *sql.Tx, gw string, now int64) error {
 	return nil
 }
 
-func touchMachine(ctx context.Context, tx *sql.Tx, gw, machine string, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO machines (gateway, id, last_seen) VALUES (?, ?, ?)
+func touchMachine(ctx context.Context, t *Tx, gw, machine string, now int64) error {
+	_, err := t.exec(ctx, `INSERT INTO machines (gateway, id, last_seen) VALUES (?, ?, ?)
 		ON CONFLICT (gateway, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`, gw, machine, now)
 	if err != nil {
 		return fmt.Errorf("touch machine: %w", err)
@@ -169,8 +208,8 @@ func touchMachine(ctx context.Context, tx *sql.Tx, gw, machine string, now int64
 // IngestBirth marks the gateway online and upserts its machines.
 func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (dup bool, err error) {
 	gw := b.Env.Sender
-	return t.ingest(ctx, "birth", &b.Env, recv, func(tx *sql.Tx, now int64) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash)
+	return t.ingest(ctx, "birth", &b.Env, recv, func(now int64) error {
+		_, err := t.exec(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash)
 			VALUES (?, ?, 1, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET agent_version = excluded.agent_version, online = 1,
 				last_seen = excluded.last_seen, config_hash = excluded.config_hash`,
@@ -188,7 +227,7 @@ func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (du
 			if err != nil {
 				return fmt.Errorf("encode sensors: %w", err)
 			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO machines (gateway, id, type, site, line, sensors, model, last_seen)
+			_, err = t.exec(ctx, `INSERT INTO machines (gateway, id, type, site, line, sensors, model, last_seen)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (gateway, id) DO UPDATE SET type = excluded.type, site = excluded.site,
 					line = excluded.line, sensors = excluded.sensors, model = excluded.model`,
@@ -203,8 +242,8 @@ func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (du
 
 // IngestDeath marks the gateway offline.
 func (t *Tx) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (dup bool, err error) {
-	return t.ingest(ctx, "death", &d.Env, recv, func(tx *sql.Tx, now int64) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (id, online, first_seen, last_seen) VALUES (?, 0, ?, ?)
+	return t.ingest(ctx, "death", &d.Env, recv, func(now int64) error {
+		_, err := t.exec(ctx, `INSERT INTO gateways (id, online, first_seen, last_seen) VALUES (?, 0, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET online = 0, last_seen = excluded.last_seen`, d.Env.Sender, now, now)
 		if err != nil {
 			return fmt.Errorf("mark gateway offline: %w", err)
@@ -217,29 +256,22 @@ func (t *Tx) IngestDeath(ctx context.Context, d *wire.Death, recv time.Time) (du
 // machine's latest champion score.
 func (t *Tx) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time) (dup bool, err error) {
 	gw := m.Env.Sender
-	return t.ingest(ctx, "metrics", &m.Env, recv, func(tx *sql.Tx, now int64) error {
-		if err := touchGateway(ctx, tx, gw, now); err != nil {
+	return t.ingest(ctx, "metrics", &m.Env, recv, func(now int64) error {
+		if err := touchGateway(ctx, t, gw, now); err != nil {
 			return err
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO metric_points (gateway, machine, model, role, time, interval_ns,
-			count, score_mean, score_max, score_last, alerts, samples, latency_ns, threshold)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("prepare metric insert: %w", err)
-		}
-		defer ins.Close()
 		for i := range m.Series {
 			p := &m.Series[i]
-			if err := touchMachine(ctx, tx, gw, p.Machine, now); err != nil {
+			if err := touchMachine(ctx, t, gw, p.Machine, now); err != nil {
 				return err
 			}
-			if _, err := ins.ExecContext(ctx, gw, p.Machine, p.Model, p.Role, m.Env.Time, m.IntervalNs,
+			if _, err := t.exec(ctx, insertMetricPoint, gw, p.Machine, p.Model, p.Role, m.Env.Time, m.IntervalNs,
 				int64(p.Count), fin(p.ScoreMean), fin(p.ScoreMax), fin(p.ScoreLast), int64(p.Alerts), int64(p.Samples),
 				p.LatencyNs, fin(p.Threshold)); err != nil {
 				return fmt.Errorf("insert metric point: %w", err)
 			}
 			if p.Role == wire.RoleChampion {
-				if _, err := tx.ExecContext(ctx, `UPDATE machines SET last_score = ?, threshold = ?,
+				if _, err := t.exec(ctx, `UPDATE machines SET last_score = ?, threshold = ?,
 					model = CASE WHEN model = '' THEN ? ELSE model END WHERE gateway = ? AND id = ?`,
 					finOrNull(p.ScoreLast), finOrNull(p.Threshold), p.Model, gw, p.Machine); err != nil {
 					return fmt.Errorf("update machine score: %w", err)
@@ -254,11 +286,11 @@ func (t *Tx) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time)
 // (a redelivery under a new seq) is left as it is.
 func (t *Tx) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (dup bool, err error) {
 	gw := a.Env.Sender
-	return t.ingest(ctx, "alert", &a.Env, recv, func(tx *sql.Tx, now int64) error {
-		if err := touchGateway(ctx, tx, gw, now); err != nil {
+	return t.ingest(ctx, "alert", &a.Env, recv, func(now int64) error {
+		if err := touchGateway(ctx, t, gw, now); err != nil {
 			return err
 		}
-		if err := touchMachine(ctx, tx, gw, a.Machine, now); err != nil {
+		if err := touchMachine(ctx, t, gw, a.Machine, now); err != nil {
 			return err
 		}
 		contrib := a.Contributors
@@ -272,7 +304,7 @@ func (t *Tx) IngestAlert(ctx context.Context, a *wire.Alert, recv time.Time) (du
 		if err != nil {
 			return fmt.Errorf("encode contributors: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO alerts (id, gateway, machine, model, severity, score, threshold,
+		_, err = t.exec(ctx, `INSERT INTO alerts (id, gateway, machine, model, severity, score, threshold,
 			start_time, received, status, status_time, contributors, message)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			a.ID, gw, a.Machine, a.Model, a.Severity, fin(a.Score), fin(a.Threshold), a.Env.Time, now, now, string(js), a.Message)
@@ -292,18 +324,18 @@ func SnapshotID(data []byte) string {
 // IngestSnapshot stores a model snapshot under its content hash.
 func (t *Tx) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (dup bool, err error) {
 	gw := sn.Env.Sender
-	return t.ingest(ctx, "snapshot", &sn.Env, recv, func(tx *sql.Tx, now int64) error {
-		if err := touchGateway(ctx, tx, gw, now); err != nil {
+	return t.ingest(ctx, "snapshot", &sn.Env, recv, func(now int64) error {
+		if err := touchGateway(ctx, t, gw, now); err != nil {
 			return err
 		}
-		if err := touchMachine(ctx, tx, gw, sn.Machine, now); err != nil {
+		if err := touchMachine(ctx, t, gw, sn.Machine, now); err != nil {
 			return err
 		}
 		data := sn.Data
 		if data == nil {
 			data = []byte{}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (id, gateway, machine, model, role, parent, samples, size, received, data)
+		_, err := t.exec(ctx, `INSERT INTO snapshots (id, gateway, machine, model, role, parent, samples, size, received, data)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			SnapshotID(data), gw, sn.Machine, sn.Model, sn.Role, sn.Parent, int64(sn.Samples), len(data), now, data)
 		if err != nil {
@@ -316,11 +348,11 @@ func (t *Tx) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Ti
 // IngestCommandAck stores an agent's answer to a command.
 func (t *Tx) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time.Time) (dup bool, err error) {
 	gw := c.Env.Sender
-	return t.ingest(ctx, "cmdack", &c.Env, recv, func(tx *sql.Tx, now int64) error {
-		if err := touchGateway(ctx, tx, gw, now); err != nil {
+	return t.ingest(ctx, "cmdack", &c.Env, recv, func(now int64) error {
+		if err := touchGateway(ctx, t, gw, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO command_acks (gateway, command_id, ok, reason, received)
+		_, err := t.exec(ctx, `INSERT INTO command_acks (gateway, command_id, ok, reason, received)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (gateway, command_id) DO UPDATE SET ok = excluded.ok,
 			reason = excluded.reason, received = excluded.received`, gw, c.CommandID, c.OK, c.Reason, now)
 		if err != nil {

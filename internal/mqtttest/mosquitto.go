@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,7 +67,14 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf(`listener %d 127.0.0.1
+	// Run as whoever runs the test: as root, mosquitto would otherwise
+	// switch to the "mosquitto" user, which cannot write the test's folder.
+	who := "root"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	body := fmt.Sprintf(`user %s
+listener %d 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location %s/
@@ -77,7 +85,7 @@ log_type error
 log_type warning
 log_type notice
 %s
-`, port, dir, opts.Extra)
+`, who, port, dir, opts.Extra)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -13,12 +13,17 @@ import (
 	"millwright/models"
 	"millwright/models/baseline"
 	"millwright/models/ensemble"
+	"millwright/models/forecast"
 	"millwright/models/hst"
+	"millwright/models/pca"
 	"millwright/models/rrcf"
 	"millwright/models/snapshot"
 )
 
-// Default is the kind to use when a configuration names none.
+// Default is the kind to use when a configuration names none. The
+// ensemble scores better on the injected-anomaly test (AUC 0.98 against
+// 0.91; see accuracy_test.go) and is the intended default once the SKAB
+// benchmark agrees and agent configs follow.
 const Default = baseline.Kind
 
 // ErrUnknownKind is wrapped by the errors of New and Restore for a kind the
@@ -27,13 +32,14 @@ var ErrUnknownKind = errors.New("unknown detector kind")
 
 // Kinds returns the known kinds, sorted.
 func Kinds() []string {
-	return []string{baseline.Kind, ensemble.Kind, hst.Kind, rrcf.Kind}
+	return []string{baseline.Kind, ensemble.Kind, forecast.Kind, hst.Kind, pca.Kind, rrcf.Kind}
 }
 
 // New returns a detector of the given kind with default options for
 // vectors of dim features, seeded for its random choices.
 //
-// "ensemble" is the mean of a baseline and a Half-Space Trees detector.
+// "ensemble" is the max of a robust baseline and a streaming PCA detector:
+// the baseline is sharp on single features, PCA on broken correlations.
 func New(kind string, dim int, seed uint64) (models.Detector, error) {
 	if dim < 1 {
 		return nil, fmt.Errorf("new %q detector: dimension %d, want at least 1", kind, dim)
@@ -49,8 +55,12 @@ func New(kind string, dim int, seed uint64) (models.Detector, error) {
 		d, err = hst.New(dim, hst.Options{Seed: seed})
 	case rrcf.Kind:
 		d, err = rrcf.New(dim, rrcf.Options{Seed: seed})
+	case pca.Kind:
+		d, err = pca.New(dim, pca.Options{})
+	case forecast.Kind:
+		d, err = forecast.New(dim, forecast.Options{})
 	case ensemble.Kind:
-		d, err = newEnsemble(dim, seed)
+		d, err = newEnsemble(dim)
 	default:
 		return nil, fmt.Errorf("new detector: %w %q (known: %v)", ErrUnknownKind, kind, Kinds())
 	}
@@ -60,16 +70,16 @@ func New(kind string, dim int, seed uint64) (models.Detector, error) {
 	return d, nil
 }
 
-func newEnsemble(dim int, seed uint64) (models.Detector, error) {
+func newEnsemble(dim int) (models.Detector, error) {
 	b, err := baseline.New(dim, baseline.Options{})
 	if err != nil {
 		return nil, err
 	}
-	h, err := hst.New(dim, hst.Options{Seed: seed})
+	p, err := pca.New(dim, pca.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return ensemble.New([]models.Detector{b, h}, ensemble.Options{Restore: Restore})
+	return ensemble.New([]models.Detector{b, p}, ensemble.Options{Combine: ensemble.Max, Restore: Restore})
 }
 
 // Restore returns a detector of the kind named in the snapshot, in the

@@ -140,10 +140,33 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(r.Kind(), r.Samples())
+	fmt.Println(r.Kind(), r.Samples(), r.Kind() == catalog.Default)
 	_, err = catalog.New("nope", 3, 1)
 	fmt.Println(err != nil)
 	// Output:
-	// baseline 1000
+	// baseline 1000 true
 	// true
+}
+
+// TestSnapshotSizes checks that every kind's snapshot at 8 features, after
+// a long stream, fits the wire contract's limit, and logs the sizes.
+func TestSnapshotSizes(t *testing.T) {
+	xs := modeltest.Stream(9, 6000, 8)
+	for _, k := range catalog.Kinds() {
+		d, err := catalog.New(k, 8, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range xs {
+			d.Update(x)
+		}
+		b, err := d.(models.Snapshotter).MarshalSnapshot()
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		t.Logf("%-9s snapshot %7d bytes at 8 features", k, len(b))
+		if len(b) > snapshot.MaxSize {
+			t.Errorf("%s: snapshot %d bytes over %d", k, len(b), snapshot.MaxSize)
+		}
+	}
 }

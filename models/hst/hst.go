@@ -30,10 +30,13 @@
 // # Memory
 //
 // Trees are materialized lazily: a node gets its two children only once
-// SizeLimit/2 points of a window reached it, and a subtree whose masses all
+// SizeLimit points of a window reached it, and a subtree whose masses all
 // fell to zero is returned to a free list. A node's feature is a hash of
 // the tree's seed and the node's position, so a regrown node splits as
 // before. Nodes are 12 bytes; the pool is capped at MaxNodes.
+//
+// A walk down a tree is a chain of dependent loads; four trees walk
+// interleaved so that the CPU overlaps their cache misses.
 //
 // Split features of a node that are missing (NaN or ±Inf) stop the point
 // there: it is scored at that node and learned no deeper.
@@ -121,7 +124,8 @@ type Detector struct {
 	free   int32     // head of the free pair list, -1 if empty
 	inWin  int       // points in the latest window
 
-	bounds  []float64 // scratch: lo and hi of the current path, 2×dim
+	bounds  []float64 // scratch: lo and hi of each lane's path, 2×dim×lanes
+	xv      []float64 // scratch: a short input padded to dim
 	cal     *calibrate.Calibrator
 	samples uint64
 	missing uint64
@@ -141,12 +145,13 @@ func New(dim int, opt Options) (*Detector, error) {
 	d := &Detector{
 		opt:    opt,
 		dim:    dim,
-		growAt: uint16(max(1, opt.SizeLimit/2)),
+		growAt: uint16(max(1, opt.SizeLimit)),
 		warm:   make([]float64, opt.Window*dim),
 		min:    make([]float64, dim),
 		max:    make([]float64, dim),
 		free:   -1,
-		bounds: make([]float64, 2*dim),
+		bounds: make([]float64, 2*dim*lanes),
+		xv:     make([]float64, dim),
 		cal:    calibrate.New(opt.Calibration),
 	}
 	for i := range dim {
@@ -205,11 +210,7 @@ func (d *Detector) Update(x []float64) float64 {
 		d.addWarm(x)
 		return 0
 	}
-	var mass float64
-	for t := range d.opt.Trees {
-		mass += d.walk(t, x, true)
-	}
-	p := d.cal.Update(d.raw(mass))
+	p := d.cal.Update(d.raw(d.forest(d.dense(x), true)))
 	d.endPoint()
 	return p
 }
@@ -219,66 +220,124 @@ func (d *Detector) Score(x []float64) float64 {
 	if d.lo == nil || d.present(x) == 0 {
 		return 0
 	}
-	var mass float64
-	for t := range d.opt.Trees {
-		mass += d.walk(t, x, false)
+	return d.cal.Prob(d.raw(d.forest(d.dense(x), false)))
+}
+
+// dense returns x if it has dim features, else a copy in scratch padded
+// with NaN (missing), so that walk indexes without checks.
+func (d *Detector) dense(x []float64) []float64 {
+	if len(x) >= d.dim {
+		return x[:d.dim]
 	}
-	return d.cal.Prob(d.raw(mass))
+	for i := range d.xv {
+		d.xv[i] = value(x, i)
+	}
+	return d.xv
 }
 
 func (d *Detector) raw(mass float64) float64 {
 	return -math.Log1p(mass / float64(d.opt.Trees))
 }
 
-// walk follows x down tree t and returns its mass score r·2^k. With learn,
-// it also adds x to the latest masses along the path, growing children
-// where enough mass arrived.
-func (d *Detector) walk(t int, x []float64, learn bool) float64 {
-	// bounds holds the path's lower bounds, then its upper bounds.
-	b := d.bounds
-	copy(b[:d.dim], d.lo[t*d.dim:(t+1)*d.dim])
-	copy(b[d.dim:], d.hi[t*d.dim:(t+1)*d.dim])
-	limit := uint16(d.opt.SizeLimit)
-	score, scored := 0.0, false
-	i, pos := int32(t), uint64(1)
-	for k := 0; ; k++ {
-		n := &d.nodes[i]
-		v, stop := 0.0, k == d.opt.Depth
-		if !stop {
-			v = value(x, int(n.q))
-			stop = !finite(v)
-		}
-		if !scored && (stop || n.r <= limit || n.child == 0) {
-			score, scored = float64(int64(n.r)<<k), true
-			if !learn {
-				return score
-			}
-		}
-		if learn && n.l < math.MaxUint16 {
-			n.l++
-		}
-		if stop {
-			break
-		}
-		if n.child == 0 {
-			if !learn || n.l < d.growAt || !d.grow(i, t, pos) {
-				break
-			}
-			n = &d.nodes[i] // grow may have moved the pool
-		}
-		// Branch-free descent: which half x falls in is a coin toss for the
-		// branch predictor.
-		q := int(n.q)
-		mid := 0.5 * (b[q] + b[d.dim+q])
-		right := 0
-		if v >= mid {
-			right = 1
-		}
-		b[q+(1-right)*d.dim] = mid // the right half raises lo, the left lowers hi
-		i = n.child + int32(right)
-		pos = pos<<1 | uint64(right)
+// lanes is how many trees walk interleaved: a walk is a chain of
+// dependent loads, and independent chains side by side let the CPU overlap
+// their cache misses.
+const lanes = 4
+
+type lane struct {
+	t      int
+	i      int32
+	pos    uint64
+	k      int
+	score  float64
+	scored bool
+	done   bool
+}
+
+// forest walks x down every tree and returns the summed mass score.
+func (d *Detector) forest(x []float64, learn bool) float64 {
+	var mass float64
+	for t := 0; t < d.opt.Trees; t += lanes {
+		mass += d.walk(t, min(lanes, d.opt.Trees-t), x, learn)
 	}
-	return score
+	return mass
+}
+
+// walk follows x down trees t..t+n-1, interleaved, and returns the sum of
+// their mass scores r·2^k. With learn, it also adds x to the latest masses
+// along each path, growing children where enough mass arrived.
+func (d *Detector) walk(t, n int, x []float64, learn bool) float64 {
+	// Locals, so the loop does not reload them after every store.
+	dim, depth, growAt := d.dim, d.opt.Depth, d.growAt
+	limit := uint16(d.opt.SizeLimit)
+	nodes := d.nodes
+	x = x[:dim]
+	var ls [lanes]lane
+	// bounds holds, per lane, the path's lower bounds, then its upper bounds.
+	b := d.bounds[:2*dim*lanes]
+	for j := range n {
+		ls[j] = lane{t: t + j, i: int32(t + j), pos: 1}
+		copy(b[2*dim*j:], d.lo[(t+j)*dim:(t+j+1)*dim])
+		copy(b[2*dim*j+dim:], d.hi[(t+j)*dim:(t+j+1)*dim])
+	}
+	active := n
+	for active > 0 {
+		for j := range n {
+			l := &ls[j]
+			if l.done {
+				continue
+			}
+			nd := &nodes[l.i]
+			v, stop := 0.0, l.k == depth
+			if !stop {
+				v = x[nd.q]
+				stop = v-v != 0 // missing: NaN or ±Inf
+			}
+			if !l.scored && (stop || nd.r <= limit || nd.child == 0) {
+				l.score, l.scored = float64(int64(nd.r)<<l.k), true
+				if !learn {
+					l.done = true
+					active--
+					continue
+				}
+			}
+			if learn && nd.l < math.MaxUint16 {
+				nd.l++
+			}
+			if stop {
+				l.done = true
+				active--
+				continue
+			}
+			if nd.child == 0 {
+				if !learn || nd.l < growAt || !d.grow(l.i, l.t, l.pos) {
+					l.done = true
+					active--
+					continue
+				}
+				nodes = d.nodes // grow may have moved the pool
+				nd = &nodes[l.i]
+			}
+			// Branch-free descent: which half x falls in is a coin toss for
+			// the branch predictor.
+			q := int(nd.q)
+			lb := b[2*dim*j : 2*dim*(j+1)]
+			mid := 0.5 * (lb[q] + lb[dim+q])
+			right := 0
+			if v >= mid {
+				right = 1
+			}
+			lb[q+(1-right)*dim] = mid // the right half raises lo, the left lowers hi
+			l.i = nd.child + int32(right)
+			l.pos = l.pos<<1 | uint64(right)
+			l.k++
+		}
+	}
+	var mass float64
+	for j := range n {
+		mass += ls[j].score
+	}
+	return mass
 }
 
 // feature returns the split feature of the node at heap position pos of
@@ -397,10 +456,7 @@ func (d *Detector) build() {
 		d.nodes[t].q = d.feature(t, 1)
 	}
 	for j := range d.warmN {
-		x := d.warm[j*d.dim : (j+1)*d.dim]
-		for t := range d.opt.Trees {
-			d.walk(t, x, true)
-		}
+		d.forest(d.warm[j*d.dim:(j+1)*d.dim], true)
 		d.endPoint()
 	}
 	d.warm, d.warmN = nil, 0

@@ -420,7 +420,11 @@ func mutate(b []byte, n uint32, val int64) []byte {
 		return nil
 	}
 	leaves[int(n)%len(leaves)]()
-	out, err := cbor.Marshal(v)
+	em, err := cbor.CoreDetEncOptions().EncMode() // sorted keys: deterministic
+	if err != nil {
+		return nil
+	}
+	out, err := em.Marshal(v)
 	if err != nil {
 		return nil
 	}

@@ -94,14 +94,16 @@ type Detector struct {
 	dim int
 	ds  int // point dimension: dim × Shingle
 
-	ring []float64 // last Shingle imputed vectors, oldest at head
-	head int
-	fill int       // vectors in ring, up to Shingle
-	last []float64 // last finite value per feature, for imputation
-	seen []bool
-	cur  []float64 // scratch: the current point
-	xi   []float64 // scratch: the imputed vector
-	path []int32   // scratch: a root-to-leaf path
+	ring  []float64 // last Shingle imputed vectors, oldest at head
+	head  int
+	fill  int       // vectors in ring, up to Shingle
+	last  []float64 // last finite value per feature, for imputation
+	seen  []bool
+	cur   []float64 // scratch: the current point
+	xi    []float64 // scratch: the imputed vector
+	path  []int32   // scratch: a root-to-leaf path
+	above []float64 // scratch: CoDisp ratio above each path node
+	out   []float64 // scratch: distance of the point to each path box
 
 	pts   []float64 // point store, ds floats per point
 	ref   []int32   // references to each stored point; 0 = free
@@ -135,6 +137,8 @@ func New(dim int, opt Options) (*Detector, error) {
 	d.cur = make([]float64, d.ds)
 	d.xi = make([]float64, dim)
 	d.path = make([]int32, 0, opt.Samples+1)
+	d.above = make([]float64, 0, opt.Samples+1)
+	d.out = make([]float64, opt.Samples+1)
 	np := opt.Trees * opt.Samples
 	d.pts = make([]float64, 0, 64*d.ds)
 	d.ref = make([]int32, 0, 64)

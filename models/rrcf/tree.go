@@ -224,44 +224,52 @@ func (d *Detector) remove(t *tree, s sample) {
 // codisp returns the expected collusive displacement of p were it
 // inserted: for each node on p's path, the probability that the insertion
 // cut separates p there, times the CoDisp p would then have.
+//
+// Boxes nest, so p lies inside the boxes of a top part of its path (no cut
+// can separate it there) and outside those below; only the latter, usually
+// a few nodes above the leaf, need their boxes read.
 func (d *Detector) codisp(t *tree, p []float64) float64 {
 	if t.root < 0 {
 		return 0
 	}
-	path := d.path[:0]
+	path, above := d.path[:0], d.above[:0]
+	ratio := 0.0 // max over ancestors of sibling mass / (path child mass + 1)
 	for n := t.root; ; {
 		path = append(path, n)
-		if t.isLeaf(n) {
+		above = append(above, ratio)
+		nd := &t.nodes[n]
+		if nd.cdim < 0 {
 			break
 		}
-		if p[t.nodes[n].cdim] <= t.nodes[n].cval {
-			n = t.nodes[n].left
-		} else {
-			n = t.nodes[n].right
+		c, sib := nd.left, nd.right
+		if p[nd.cdim] > nd.cval {
+			c, sib = sib, c
 		}
+		ratio = max(ratio, float64(t.nodes[sib].mass)/float64(t.nodes[c].mass+1))
+		n = c
 	}
-	var exp, above float64
+	// Bottom-up to the first box holding p, keeping each distance.
+	f, out := len(path), d.out[:len(path)]
+	for f > 0 {
+		lo, hi := d.bounds(t, path[f-1])
+		o := outside(lo, hi, p)
+		if o == 0 {
+			break
+		}
+		f--
+		out[f] = o
+	}
+	var exp float64
 	stay := 1.0 // probability that no cut above separated p
-	for i, n := range path {
+	for j := f; j < len(path); j++ {
+		n := path[j]
 		lo, hi := d.bounds(t, n)
-		// Most of the path's boxes contain p: then no cut separates it
-		// there, and the extent is not needed.
-		if out := outside(lo, hi, p); out > 0 {
-			prob := out / extent(lo, hi, p)
-			exp += stay * prob * max(float64(t.nodes[n].mass), above)
-			stay *= 1 - prob
-		}
-		if i+1 < len(path) {
-			c := path[i+1]
-			sib := t.nodes[n].left
-			if sib == c {
-				sib = t.nodes[n].right
-			}
-			above = max(above, float64(t.nodes[sib].mass)/float64(t.nodes[c].mass+1))
-		}
+		prob := out[j] / extent(lo, hi, p)
+		exp += stay * prob * max(float64(t.nodes[n].mass), above[j])
+		stay *= 1 - prob
 	}
-	// p duplicates its leaf's point: it joins the leaf.
-	return exp + stay*above
+	// With p inside every box it duplicates its leaf's point and joins it.
+	return exp + stay*ratio
 }
 
 // outside returns the L1 distance from p to the box [lo, hi].
@@ -270,11 +278,7 @@ func outside(lo, hi, p []float64) float64 {
 	hi = hi[:len(lo)]
 	p = p[:len(lo)]
 	for k, l := range lo {
-		if v := p[k]; v < l {
-			out += l - v
-		} else if v > hi[k] {
-			out += v - hi[k]
-		}
+		out += max(l-p[k], 0) + max(p[k]-hi[k], 0)
 	}
 	return out
 }

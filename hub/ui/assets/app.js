@@ -2,6 +2,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const STALE_MS = 60000; // a machine silent this long is drawn dimmed
 const $ = (sel) => document.querySelector(sel);
 
 function el(tag, attrs, ...kids) {
@@ -54,7 +55,8 @@ function machineCard(m) {
   const scale = thr / 0.8;
   const pct = m.score == null ? 0 : Math.min(100, (100 * m.score) / scale);
   const scoreText = m.score == null ? "–" : m.score.toFixed(3);
-  return el("div", { class: "machine", "data-machine": m.id },
+  const stale = Date.now() - Date.parse(m.last_seen) > STALE_MS;
+  return el("div", { class: "machine" + (stale ? " stale" : ""), "data-machine": m.id, title: stale ? "no data for a while" : "" },
     el("div", { class: "top" },
       el("span", { class: "id" }, m.id, m.open_alerts > 0 ? el("span", { class: "badge", title: "open alerts" }, String(m.open_alerts)) : null),
       el("span", { class: "score " + lvl, title: "latest champion score" }, scoreText)),
