@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -41,13 +42,13 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 var ErrUnknownVersion = errors.New("unknown schema version")
 
 var (
-	encMode cbor.EncMode
+	encMode cbor.UserBufferEncMode
 	decMode cbor.DecMode
 )
 
 func init() {
 	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	encMode, err = cbor.CoreDetEncOptions().UserBufferEncMode()
 	if err != nil {
 		panic(fmt.Sprintf("wire: cbor encode mode: %v", err))
 	}
@@ -78,6 +79,7 @@ func (m *Snapshot) envelope() *Envelope   { return &m.Env }
 func (m *Command) envelope() *Envelope    { return &m.Env }
 func (m *CommandAck) envelope() *Envelope { return &m.Env }
 func (m *Ack) envelope() *Envelope        { return &m.Env }
+func (m *Drift) envelope() *Envelope      { return &m.Env }
 
 // Message is any message of this contract.
 type Message interface {
@@ -104,17 +106,12 @@ func AppendMarshal(dst []byte, m Message) ([]byte, error) {
 	if env.Version == 0 {
 		env.Version = Version
 	}
-	// cbor has no append API; an encoder over a reused buffer is the cheapest.
-	w := sliceWriter{b: dst}
-	if err := encMode.NewEncoder(&w).Encode(m); err != nil {
+	buf := bytes.NewBuffer(dst)
+	if err := encMode.MarshalToBuffer(m, buf); err != nil {
 		return dst, fmt.Errorf("encode %T: %w", m, err)
 	}
-	return w.b, nil
+	return buf.Bytes(), nil
 }
-
-type sliceWriter struct{ b []byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
 // header decodes only the envelope, ignoring everything else.
 type header struct {
@@ -189,6 +186,8 @@ func typeName(m Message) string {
 		return "cmdack"
 	case *Ack:
 		return "ack"
+	case *Drift:
+		return "drift"
 	}
 	return "message"
 }

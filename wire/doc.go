@@ -13,6 +13,7 @@
 //	mw/v1/agent/{gateway}/alerts          agent → hub       Alert, QoS 1
 //	mw/v1/agent/{gateway}/snapshots       agent → hub       Snapshot, QoS 1
 //	mw/v1/agent/{gateway}/cmdack          agent → hub       CommandAck, QoS 1
+//	mw/v1/agent/{gateway}/drift           agent → hub       Drift, QoS 1
 //	mw/v1/hub/{gateway}/cmd               hub → agent       Command, QoS 1
 //	mw/v1/hub/{gateway}/ack               hub → agent       Ack, QoS 1
 //

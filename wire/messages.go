@@ -72,7 +72,22 @@ type ModelMetric struct {
 	Samples   uint64  `cbor:"9,keyasint" json:"samples"`     // samples seen since the model started learning
 	LatencyNs int64   `cbor:"10,keyasint" json:"latency_ns"` // mean score+learn time
 	Threshold float64 `cbor:"11,keyasint" json:"threshold"`
+	// Paired decisions against the machine's champion on the same vectors
+	// (zero for the champion itself): both alarmed, only this model alarmed,
+	// only the champion alarmed. They feed the hub's McNemar test.
+	Both         uint64 `cbor:"12,keyasint,omitempty" json:"both,omitempty"`
+	OnlyModel    uint64 `cbor:"13,keyasint,omitempty" json:"only_model,omitempty"`
+	OnlyChampion uint64 `cbor:"14,keyasint,omitempty" json:"only_champion,omitempty"`
+	// Hist counts the interval's scores in HistBins equal bins over [0, 1].
+	Hist []uint32 `cbor:"15,keyasint,omitempty" json:"hist,omitempty"`
+	// Kind is the model's algorithm (the instance name is Model).
+	Kind string `cbor:"16,keyasint,omitempty" json:"kind,omitempty"`
+	// Snapshot is the content hash of the snapshot the model started from.
+	Snapshot string `cbor:"17,keyasint,omitempty" json:"snapshot,omitempty"`
 }
+
+// HistBins is the number of bins of ModelMetric.Hist.
+const HistBins = 20
 
 // Metrics is a batch of model metrics for the interval ending at Env.Time.
 type Metrics struct {
@@ -118,11 +133,25 @@ type Snapshot struct {
 	Data    []byte   `cbor:"6,keyasint" json:"data"`
 }
 
+// Drift reports a change in the distribution of a model's input or score.
+type Drift struct {
+	Env      Envelope `cbor:"0,keyasint" json:"env"`
+	Machine  string   `cbor:"1,keyasint" json:"machine"`
+	Model    string   `cbor:"2,keyasint" json:"model"`
+	Role     string   `cbor:"3,keyasint" json:"role"`
+	Detector string   `cbor:"4,keyasint" json:"detector"` // "adwin", "page-hinkley"
+	Signal   string   `cbor:"5,keyasint" json:"signal"`   // "score" or a feature name
+	Before   float64  `cbor:"6,keyasint" json:"before"`   // mean before the change
+	After    float64  `cbor:"7,keyasint" json:"after"`    // mean after the change
+	Samples  uint64   `cbor:"8,keyasint" json:"samples"`  // samples the evidence spans
+}
+
 // Command kinds.
 const (
 	CmdDeploy   = "deploy"
 	CmdRollback = "rollback"
 	CmdPing     = "ping"
+	CmdRemove   = "remove" // remove a challenger
 )
 
 // Command is sent by the hub to one agent.
@@ -134,6 +163,11 @@ type Command struct {
 	Role     string   `cbor:"4,keyasint,omitempty" json:"role,omitempty"`
 	Model    string   `cbor:"5,keyasint,omitempty" json:"model,omitempty"`
 	Snapshot []byte   `cbor:"6,keyasint,omitempty" json:"snapshot,omitempty"`
+	// Settings tune a fresh model of kind Model when no Snapshot is given.
+	Settings map[string]float64 `cbor:"7,keyasint,omitempty" json:"settings,omitempty"`
+	// Name is the model instance name on the machine (e.g. "challenger-2").
+	Name   string `cbor:"8,keyasint,omitempty" json:"name,omitempty"`
+	Reason string `cbor:"9,keyasint,omitempty" json:"reason,omitempty"`
 }
 
 // CommandAck answers a Command.

@@ -17,6 +17,7 @@ const (
 	LeafAlerts    = "alerts"
 	LeafSnapshots = "snapshots"
 	LeafCmdAck    = "cmdack"
+	LeafDrift     = "drift"
 	LeafCmd       = "cmd"
 	LeafAck       = "ack"
 )

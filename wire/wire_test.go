@@ -30,6 +30,7 @@ func messages() []struct{ in, out wire.Message } {
 		{&wire.Command{Env: env(7), ID: "c1", Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Snapshot: []byte{9}}, &wire.Command{}},
 		{&wire.CommandAck{Env: env(8), CommandID: "c1", OK: false, Reason: "wrong kind"}, &wire.CommandAck{}},
 		{&wire.Ack{Env: env(9), Seqs: []uint64{1, 2, 3}}, &wire.Ack{}},
+		{&wire.Drift{Env: env(10), Machine: "m1", Model: "hst", Role: wire.RoleTwin, Detector: "adwin", Signal: "score", Before: 0.1, After: 0.4, Samples: 300}, &wire.Drift{}},
 	}
 }
 
@@ -200,5 +201,30 @@ func TestNaNSurvivesCBOR(t *testing.T) {
 	}
 	if !math.IsNaN(out.Readings[0].Value) {
 		t.Fatalf("NaN became %v", out.Readings[0].Value)
+	}
+}
+
+func BenchmarkAppendMarshalTelemetry(b *testing.B) {
+	m := &wire.Telemetry{Env: env(1), Machine: "motor-1", Readings: []wire.Reading{{Sensor: "vib_rms", Time: 1, Value: 2}, {Sensor: "bearing_temp", Time: 1, Value: 40}, {Sensor: "current", Time: 1, Value: 12}, {Sensor: "rpm", Time: 1, Value: 1480}}}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		buf, err = wire.AppendMarshal(buf[:0], m)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTelemetry(b *testing.B) {
+	in := &wire.Telemetry{Env: env(1), Machine: "motor-1", Readings: []wire.Reading{{Sensor: "vib_rms", Time: 1, Value: 2}, {Sensor: "bearing_temp", Time: 1, Value: 40}, {Sensor: "current", Time: 1, Value: 12}, {Sensor: "rpm", Time: 1, Value: 1480}}}
+	p, _ := wire.Marshal(in)
+	var m wire.Telemetry
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := wire.DecodeTelemetry(p, "motor-1", 0, &m); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
