@@ -52,7 +52,7 @@ func TestParseRun(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	if err := run(t.Context(), []string{"fly"}, nil); err == nil || !strings.Contains(err.Error(), `unknown command "fly"`) {
+	if err := run(t.Context(), []string{"fly"}, nil, nil); err == nil || !strings.Contains(err.Error(), `unknown command "fly"`) {
 		t.Errorf("run(fly) = %v", err)
 	}
 }

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -29,10 +30,39 @@ type Config struct {
 	// Model is the champion detector kind of every machine.
 	Model string `yaml:"model"`
 
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `yaml:"log_level"`
+
 	Alert     Alert     `yaml:"alert"`
 	Features  Features  `yaml:"features"`
+	Models    Models    `yaml:"models"`
+	Drift     Drift     `yaml:"drift"`
+	Local     Local     `yaml:"local"`
 	Intervals Intervals `yaml:"intervals"`
 	Outbox    Outbox    `yaml:"outbox"`
+}
+
+// Models tunes the models of each machine.
+type Models struct {
+	// WarmUp is how many vectors a fresh champion learns from (only those
+	// scoring below alert.clear once it can score) before it is frozen.
+	WarmUp int `yaml:"warmup"`
+	// MaxChallengers bounds the challengers the hub may deploy per machine.
+	MaxChallengers int `yaml:"max_challengers"`
+}
+
+// Drift tunes drift detection on champion scores and input features.
+type Drift struct {
+	// MinGap is the least event time between two drift reports of a machine.
+	MinGap   conf.Duration `yaml:"min_gap"`
+	Disabled bool          `yaml:"disabled"`
+}
+
+// Local tunes the outputs that work without the hub.
+type Local struct {
+	// AlertsTopic is the local broker topic alerts are published on as
+	// JSON; {gw} is replaced by the gateway id; "none" turns it off.
+	AlertsTopic string `yaml:"alerts_topic"`
 }
 
 // Alert tunes when a champion's scores raise an alert.
@@ -85,6 +115,9 @@ func Default() Config {
 			Critical:    0.999,
 		},
 		Features: Features{Learn: 10},
+		Models:   Models{WarmUp: 600, MaxChallengers: 3},
+		Drift:    Drift{MinGap: conf.Duration(10 * time.Minute)},
+		Local:    Local{AlertsTopic: "mw/v1/local/{gw}/alerts"},
 		Intervals: Intervals{
 			Metrics:  conf.Duration(5 * time.Second),
 			State:    conf.Duration(time.Minute),
@@ -114,6 +147,8 @@ const (
 	MinOutboxBytes = 64 << 10
 	MaxConsecutive = 10000
 	MaxLearn       = 10000
+	MaxWarmUp      = 10_000_000
+	MaxChallengers = 16
 )
 
 // Validate checks every field, naming the first that is wrong.
@@ -153,11 +188,21 @@ func (c *Config) Validate() error {
 	if c.Features.Learn < 1 || c.Features.Learn > MaxLearn {
 		bad("features.learn", "%d: want 1 to %d", c.Features.Learn, MaxLearn)
 	}
+	if c.Models.WarmUp < 1 || c.Models.WarmUp > MaxWarmUp {
+		bad("models.warmup", "%d: want 1 to %d", c.Models.WarmUp, MaxWarmUp)
+	}
+	if c.Models.MaxChallengers < 1 || c.Models.MaxChallengers > MaxChallengers {
+		bad("models.max_challengers", "%d: want 1 to %d", c.Models.MaxChallengers, MaxChallengers)
+	}
+	if t := c.Local.AlertsTopic; t != "none" && (t == "" || strings.ContainsAny(t, "+#")) {
+		bad("local.alerts_topic", "%q: want a topic without wildcards, or none", t)
+	}
 	for _, iv := range []struct {
 		name string
 		d    conf.Duration
 	}{
 		{"intervals.metrics", c.Intervals.Metrics},
+		{"drift.min_gap", c.Drift.MinGap},
 		{"intervals.state", c.Intervals.State},
 		{"intervals.snapshot", c.Intervals.Snapshot},
 		{"outbox.ack_timeout", c.Outbox.AckTimeout},

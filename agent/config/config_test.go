@@ -63,6 +63,11 @@ func TestLoadBad(t *testing.T) {
 		"broker_url.bad.yaml":            "broker: \"localhost\"",
 		"learn.bad.yaml":                 "features.learn: -1",
 		"syntax.bad.yaml":                "yaml:",
+		"warmup.bad.yaml":                "models.warmup: 0",
+		"challengers.bad.yaml":           "models.max_challengers: 99",
+		"local_topic.bad.yaml":           "local.alerts_topic",
+		"log_level.bad.yaml":             "loud",
+		"drift_gap.bad.yaml":             "drift.min_gap: 1ms",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
 	if err != nil {
@@ -102,5 +107,31 @@ func TestExampleIsTheDefaults(t *testing.T) {
 	want.Gateway = "gw1"
 	if c != want {
 		t.Errorf("example.yaml drifted from Default():\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// The example in configs/ is the defaults, like example.yaml.
+func TestConfigsAgentYAMLIsTheDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "configs", "agent.yaml"))
+	if err != nil {
+		t.Fatalf("Load(configs/agent.yaml): %v", err)
+	}
+	want := Default()
+	want.Gateway = "gw1"
+	if c != want {
+		t.Errorf("configs/agent.yaml drifted from Default():\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestLogLevelAndNewSections(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.yaml")
+	os.WriteFile(path, []byte("log_level: debug\nmodels:\n  warmup: 50\n  max_challengers: 2\ndrift:\n  min_gap: 1m\nlocal:\n  alerts_topic: none\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel.String() != "DEBUG" || c.Models.WarmUp != 50 || c.Models.MaxChallengers != 2 || c.Drift.MinGap.D() != time.Minute || c.Local.AlertsTopic != "none" {
+		t.Errorf("config = %+v", c)
 	}
 }

@@ -29,8 +29,6 @@ import (
 	"millwright/agent/mqttc"
 	"millwright/agent/outbox"
 	"millwright/agent/pipeline"
-	"millwright/agent/state"
-	"millwright/models"
 	"millwright/wire"
 )
 
@@ -61,7 +59,10 @@ type Agent struct {
 	birthMu   sync.Mutex
 	birthKick chan struct{}
 	ackBuf    wire.Ack // decode target of acks, used on the MQTT goroutine only
-	cmdBuf    wire.Command
+
+	cmds    chan *wire.Command // hub commands for the pipeline goroutine
+	reloads chan reload
+	local   *localOut
 
 	ran atomic.Bool
 }
@@ -95,7 +96,10 @@ func New(opts Options) (_ *Agent, err error) {
 		inStop:    make(chan struct{}),
 		birthKick: make(chan struct{}, 1),
 		latency:   newLatencyHistogram(),
+		cmds:      make(chan *wire.Command, 16),
+		reloads:   make(chan reload),
 	}
+	a.local = newLocalOut(opts, log.With("component", "local"))
 	defer func() {
 		if err != nil {
 			a.closeResources()
@@ -110,16 +114,21 @@ func New(opts Options) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.pl, err = pipeline.New(pipeline.Options{
-		Gateway:     opts.Gateway,
-		Model:       opts.Model,
-		Alert:       opts.Alert,
-		Learn:       opts.Learn,
-		Sink:        sink{a},
-		Rejects:     a.rejects,
-		Latency:     a.latency,
-		Logger:      log.With("component", "pipeline"),
-		OnMachine:   a.kickBirth,
-		NewDetector: opts.newDetector,
+		Gateway:        opts.Gateway,
+		Model:          opts.Model,
+		Alert:          opts.Alert,
+		Learn:          opts.Learn,
+		Sink:           sink{a},
+		Rejects:        a.rejects,
+		Latency:        a.latency,
+		Logger:         log.With("component", "pipeline"),
+		OnMachine:      a.kickBirth,
+		NewDetector:    opts.newDetector,
+		Restore:        opts.restore,
+		WarmUp:         opts.WarmUp,
+		MaxChallengers: opts.MaxChallengers,
+		Drift:          pipeline.DriftOptions{MinGap: opts.DriftMinGap, Disabled: opts.DriftDisabled},
+		OnAlarm:        a.local.alarm,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +206,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.ob.Run(senderCtx, publisher{a.mq}) })
 	birthCtx, stopBirth := context.WithCancel(bg)
 	wg.Go(func() { a.birthLoop(birthCtx) })
+	localCtx, stopLocal := context.WithCancel(bg)
+	wg.Go(func() { a.local.run(localCtx, a.mq) })
 
 	a.log.Info("agent starting", "broker", a.opts.BrokerURL, "http", a.HTTPAddr(), "state", a.opts.StateDir, "model", a.opts.Model)
 	a.mq.Start()
@@ -220,6 +231,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	stopSender()
 	stopBirth()
+	stopLocal()
 	// 4. Say goodbye and leave.
 	a.goodbye(bg)
 	a.mq.Close(250 * time.Millisecond)
@@ -244,6 +256,12 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 	snaps := time.NewTicker(a.opts.SnapshotInterval)
 	defer snaps.Stop()
 	for {
+		select { // commands first: they apply between two vectors
+		case c := <-a.cmds:
+			a.command(c)
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -257,6 +275,10 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 			a.saveState(now)
 		case now := <-snaps.C:
 			a.publishSnapshots(now)
+		case c := <-a.cmds:
+			a.command(c)
+		case r := <-a.reloads:
+			r.done <- a.applyReload(r.opts, metrics, saves, snaps)
 		}
 	}
 }
@@ -284,12 +306,16 @@ func (a *Agent) onMessage(topic string, payload []byte) {
 			a.log.Error("outbox ack", "err", err)
 		}
 	case t.Dir == "hub" && t.Leaf == wire.LeafCmd:
-		a.cmdBuf = wire.Command{}
-		if err := wire.Unmarshal(payload, &a.cmdBuf); err != nil {
+		c := new(wire.Command) // commands are rare and handed over: a fresh one each
+		if err := wire.Unmarshal(payload, c); err != nil {
 			a.rejects.Reject(topic, err)
 			return
 		}
-		a.log.Warn("hub command not supported by this agent version", "id", a.cmdBuf.ID, "kind", a.cmdBuf.Kind)
+		select {
+		case a.cmds <- c:
+		case <-a.inStop:
+			a.ack(c, errors.New("agent shutting down"))
+		}
 	default:
 		a.rejects.Reject(topic, &wire.DecodeError{Kind: wire.KindInvalid, What: "message", Err: errors.New("unexpected topic")})
 	}
@@ -307,6 +333,8 @@ func (a *Agent) stopInput(ctx context.Context) {
 func (a *Agent) drain() {
 	for {
 		select {
+		case c := <-a.cmds:
+			a.command(c)
 		case m := <-a.in:
 			a.pl.Handle(m.topic, m.payload, m.recv)
 		default:
@@ -384,6 +412,16 @@ func (s sink) Alert(al *wire.Alert) error {
 		al.ID = gw + "-" + al.Machine + "-" + strconv.FormatUint(seq, 10)
 		return wire.Marshal(al)
 	})
+	// Local outputs do not depend on the hub nor on the outbox.
+	s.a.local.alert(al)
+	return err
+}
+
+func (s sink) Drift(d *wire.Drift) error {
+	_, err := s.a.ob.Put(outbox.Alert, wire.AgentTopic(s.a.opts.Gateway, wire.LeafDrift), func(seq uint64) ([]byte, error) {
+		d.Env.Seq = seq
+		return wire.Marshal(d)
+	})
 	return err
 }
 
@@ -400,97 +438,4 @@ type publisher struct{ c *mqttc.Client }
 
 func (p publisher) Publish(ctx context.Context, topic string, payload []byte) error {
 	return p.c.Publish(ctx, topic, 1, false, payload)
-}
-
-// restoreModels loads saved model state. A file that cannot be used is
-// set aside with the reason logged; that machine starts fresh.
-func (a *Agent) restoreModels() {
-	dir := modelDir(a.opts.StateDir)
-	saved, failed, err := state.LoadAll(dir)
-	if err != nil {
-		a.log.Error("model state not loaded; every machine starts fresh", "err", err)
-		return
-	}
-	refuse := func(path, machine string, err error) {
-		a.log.Warn("model state refused; the machine starts fresh", "file", path, "machine", machine, "err", err)
-		if err := state.SetAside(path); err != nil {
-			a.log.Warn("set aside refused state", "err", err)
-		}
-	}
-	for _, f := range failed {
-		refuse(f.Path, "", f.Err)
-	}
-	for _, s := range saved {
-		path := state.Path(dir, s.Machine, s.Role)
-		if s.Role != wire.RoleChampion {
-			continue // other roles come with the champion/twin split
-		}
-		det, err := a.opts.restore(s.Data)
-		if err == nil {
-			err = a.pl.Restore(s.Machine, s.Sensors, det)
-		}
-		if err != nil {
-			refuse(path, s.Machine, err)
-			continue
-		}
-		a.log.Info("model state restored", "machine", s.Machine, "model", det.Kind(), "samples", det.Samples(), "saved", time.Unix(0, s.Saved).UTC())
-	}
-}
-
-// saveState writes every model's snapshot to the state dir.
-func (a *Agent) saveState(now time.Time) {
-	dir := modelDir(a.opts.StateDir)
-	a.pl.Models(func(m pipeline.Model) {
-		data, ok := a.marshal(m)
-		if !ok {
-			return
-		}
-		err := state.Save(dir, state.Model{
-			Machine: m.Machine, Role: m.Role, Kind: m.Detector.Kind(),
-			Sensors: m.Sensors, Data: data, Saved: now.UnixNano(),
-		})
-		if err != nil {
-			a.log.Error("save model state", "machine", m.Machine, "err", err)
-		}
-	})
-}
-
-// publishSnapshots queues every model's snapshot for the hub.
-func (a *Agent) publishSnapshots(now time.Time) {
-	topic := wire.AgentTopic(a.opts.Gateway, wire.LeafSnapshots)
-	a.pl.Models(func(m pipeline.Model) {
-		data, ok := a.marshal(m)
-		if !ok {
-			return
-		}
-		if len(data) > wire.MaxByteString {
-			a.log.Warn("snapshot too large for the wire; kept on disk only", "machine", m.Machine, "bytes", len(data), "limit", wire.MaxByteString)
-			return
-		}
-		snap := &wire.Snapshot{
-			Env:     wire.Envelope{Sender: a.opts.Gateway, Time: now.UnixNano()},
-			Machine: m.Machine, Model: m.Detector.Kind(), Role: m.Role,
-			Samples: m.Detector.Samples(), Data: data,
-		}
-		_, err := a.ob.Put(outbox.Snapshot, topic, func(seq uint64) ([]byte, error) {
-			snap.Env.Seq = seq
-			return wire.Marshal(snap)
-		})
-		if err != nil {
-			a.log.Warn("snapshot not queued", "machine", m.Machine, "err", err)
-		}
-	})
-}
-
-func (a *Agent) marshal(m pipeline.Model) ([]byte, bool) {
-	s, ok := m.Detector.(models.Snapshotter)
-	if !ok {
-		return nil, false
-	}
-	data, err := s.MarshalSnapshot()
-	if err != nil {
-		a.log.Error("snapshot model", "machine", m.Machine, "err", err)
-		return nil, false
-	}
-	return data, true
 }

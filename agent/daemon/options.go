@@ -33,6 +33,20 @@ type Options struct {
 	OutboxMaxBytes   int64
 	AgentVersion     string // announced in the birth message
 
+	// WarmUp is how many vectors a fresh champion learns from before it
+	// is frozen; MaxChallengers bounds a machine's challengers.
+	WarmUp, MaxChallengers int
+	DriftMinGap            time.Duration // least time between two drift reports of a machine
+	DriftDisabled          bool
+	// LocalAlertTopic is the local broker topic alerts are published on
+	// as JSON ({gw} is the gateway id); "none" turns it off.
+	LocalAlertTopic string
+	// Alarm, when set, is on while any machine is in an alert episode.
+	Alarm AlarmOutput
+	// LogLevel is applied to LevelVar (when set) by Reload.
+	LogLevel slog.Level
+	LevelVar *slog.LevelVar
+
 	// newDetector and restore default to catalog.New and catalog.Restore;
 	// tests in this package replace them.
 	newDetector pipeline.NewDetector
@@ -61,6 +75,12 @@ func FromConfig(c config.Config) Options {
 		AckTimeout:       c.Outbox.AckTimeout.D(),
 		FlushTimeout:     c.Outbox.FlushTimeout.D(),
 		OutboxMaxBytes:   int64(c.Outbox.MaxBytes),
+		WarmUp:           c.Models.WarmUp,
+		MaxChallengers:   c.Models.MaxChallengers,
+		DriftMinGap:      c.Drift.MinGap.D(),
+		DriftDisabled:    c.Drift.Disabled,
+		LocalAlertTopic:  c.Local.AlertsTopic,
+		LogLevel:         c.LogLevel,
 	}
 }
 
@@ -112,6 +132,17 @@ func (o Options) withDefaults() (Options, error) {
 	setD(&o.FlushTimeout, d.FlushTimeout)
 	if o.OutboxMaxBytes <= 0 {
 		o.OutboxMaxBytes = d.OutboxMaxBytes
+	}
+	if o.WarmUp <= 0 {
+		o.WarmUp = d.WarmUp
+	}
+	if o.MaxChallengers <= 0 {
+		o.MaxChallengers = d.MaxChallengers
+	}
+	setD(&o.DriftMinGap, d.DriftMinGap)
+	set(&o.LocalAlertTopic, d.LocalAlertTopic)
+	if o.LocalAlertTopic == "none" {
+		o.LocalAlertTopic = ""
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

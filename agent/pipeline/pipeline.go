@@ -22,6 +22,7 @@ import (
 type Sink interface {
 	Alert(a *wire.Alert) error
 	Metrics(m *wire.Metrics) error
+	Drift(d *wire.Drift) error
 }
 
 // Observer takes one scoring latency in seconds (a prometheus.Observer fits).
@@ -60,6 +61,20 @@ type Options struct {
 	OnMachine func()
 	// NewDetector defaults to catalog.New.
 	NewDetector NewDetector
+	// Restore makes a detector from a snapshot; default catalog.Restore.
+	Restore func([]byte) (models.Detector, error)
+
+	// WarmUp is how many vectors a fresh champion learns from before it
+	// is frozen (default 600). ScoreAfter is how many it learns from
+	// unconditionally before it learns only from vectors scoring below
+	// Alert.Clear (default WarmUp/5).
+	WarmUp, ScoreAfter int
+	// MaxChallengers bounds the challengers of a machine (default 3).
+	MaxChallengers int
+	Drift          DriftOptions
+	// OnAlarm is called (on the pipeline's goroutine) when a machine's
+	// alert episode starts (on) or ends.
+	OnAlarm func(machine string, on bool)
 }
 
 func (o Options) withDefaults() Options {
@@ -100,16 +115,41 @@ func (o Options) withDefaults() Options {
 	if o.NewDetector == nil {
 		o.NewDetector = catalog.New
 	}
+	if o.Restore == nil {
+		o.Restore = catalog.Restore
+	}
+	if o.WarmUp <= 0 {
+		o.WarmUp = 600
+	}
+	if o.ScoreAfter <= 0 {
+		o.ScoreAfter = max(1, o.WarmUp/5)
+	}
+	if o.MaxChallengers <= 0 {
+		o.MaxChallengers = 3
+	}
+	o.Drift.fill()
 	return o
+}
+
+// SetAlert replaces the alert options (zero fields take the defaults), for
+// a configuration reload. Call it on the pipeline's goroutine.
+func (p *Pipeline) SetAlert(a AlertOptions) {
+	o := p.opts
+	o.Alert = a
+	p.opts.Alert = o.withDefaults().Alert
 }
 
 // Stats are running totals, safe to read concurrently.
 type Stats struct {
 	Messages uint64 // telemetry messages accepted
 	Readings uint64 // readings ingested
-	Vectors  uint64 // vectors scored (per model)
+	Vectors  uint64 // vectors scored (each by every model of its machine)
 	Alerts   uint64 // alerts raised
 	Ignored  uint64 // readings of sensors outside a machine's set
+	Drifts   uint64 // drifts reported
+	// DriftsDropped are drifts not reported because the machine had
+	// reported one less than DriftOptions.MinGap before.
+	DriftsDropped uint64
 }
 
 // Pipeline scores telemetry. See the package comment.
@@ -127,6 +167,7 @@ type Pipeline struct {
 	lastEmt time.Time
 
 	messages, readings, vectors, alerts, ignored atomic.Uint64
+	drifts, driftsDropped                        atomic.Uint64
 
 	infoMu sync.Mutex
 	infos  []wire.MachineInfo
@@ -160,6 +201,9 @@ func (p *Pipeline) Stats() Stats {
 		Vectors:  p.vectors.Load(),
 		Alerts:   p.alerts.Load(),
 		Ignored:  p.ignored.Load(),
+		Drifts:   p.drifts.Load(),
+
+		DriftsDropped: p.driftsDropped.Load(),
 	}
 }
 
@@ -178,7 +222,11 @@ func (p *Pipeline) Machines() []wire.MachineInfo {
 func (p *Pipeline) publishInfos() {
 	infos := make([]wire.MachineInfo, 0, len(p.order))
 	for _, m := range p.order {
-		infos = append(infos, wire.MachineInfo{ID: m.id, Sensors: m.sensors, Model: p.opts.Model})
+		info := wire.MachineInfo{ID: m.id, Sensors: m.sensors, Model: p.opts.Model}
+		if m.slots != nil {
+			info.Model = m.champion().kind
+		}
+		infos = append(infos, info)
 	}
 	p.infoMu.Lock()
 	p.infos = infos
@@ -264,6 +312,10 @@ func (p *Pipeline) learn(m *machine, msg *wire.Telemetry) bool {
 	}
 	slices.Sort(sensors)
 	det, err := p.opts.NewDetector(p.opts.Model, len(sensors), seed(p.opts.Gateway, m.id))
+	var twin models.Detector
+	if err == nil {
+		twin, err = p.opts.NewDetector(p.opts.Model, len(sensors), seed(p.opts.Gateway, m.id))
+	}
 	if err != nil {
 		// A configuration error (validated kinds make it unlikely): keep
 		// learning so that it is retried, and say so once.
@@ -272,7 +324,11 @@ func (p *Pipeline) learn(m *machine, msg *wire.Telemetry) bool {
 		}
 		return false
 	}
-	p.setModels(m, sensors, det)
+	p.layout(m, sensors)
+	m.slots = []*slot{
+		{name: det.Kind(), role: wire.RoleChampion, kind: det.Kind(), det: det, warm: p.opts.WarmUp},
+		{name: det.Kind() + "-twin", role: wire.RoleTwin, kind: det.Kind(), det: twin},
+	}
 	p.log.Info("machine sensor set learned", "machine", m.id, "sensors", sensors, "model", det.Kind())
 	p.publishInfos()
 	return true
@@ -286,7 +342,8 @@ func seed(gw, machine string) uint64 {
 	return h.Sum64()
 }
 
-func (p *Pipeline) setModels(m *machine, sensors []string, champion models.Detector) {
+// layout fixes a machine's vector layout and the per-feature state.
+func (p *Pipeline) layout(m *machine, sensors []string) {
 	m.sensors = sensors
 	m.index = make(map[string]int, len(sensors))
 	for i, s := range sensors {
@@ -297,56 +354,9 @@ func (p *Pipeline) setModels(m *machine, sensors []string, champion models.Detec
 		m.latest[i] = math.NaN()
 	}
 	m.learning = nil
-	m.slots = []*slot{{name: champion.Kind(), role: wire.RoleChampion, det: champion}}
+	m.stats = make([]robustStat, len(sensors))
+	m.drift = newMachineDrift(len(sensors))
 	if len(p.contrib) < len(sensors) {
 		p.contrib = make([]float64, len(sensors))
-	}
-}
-
-// Restore gives a machine its sensor set and a champion restored from saved
-// state, before any of its telemetry arrives. It fails when the machine is
-// already known or the state does not fit.
-func (p *Pipeline) Restore(id string, sensors []string, champion models.Detector) error {
-	if !wire.ValidID(id) {
-		return fmt.Errorf("restore: invalid machine id %q", id)
-	}
-	if _, ok := p.machines[id]; ok {
-		return fmt.Errorf("restore %s: machine already known", id)
-	}
-	if len(sensors) == 0 || len(sensors) > p.opts.MaxSensors || !slices.IsSorted(sensors) {
-		return fmt.Errorf("restore %s: %d sensors, want 1 to %d, sorted", id, len(sensors), p.opts.MaxSensors)
-	}
-	for i, s := range sensors {
-		if !wire.ValidID(s) || (i > 0 && sensors[i-1] == s) {
-			return fmt.Errorf("restore %s: bad or repeated sensor %q", id, s)
-		}
-	}
-	if champion.Kind() != p.opts.Model {
-		return fmt.Errorf("restore %s: saved model is %q, configured %q", id, champion.Kind(), p.opts.Model)
-	}
-	m := &machine{id: id}
-	p.setModels(m, slices.Clone(sensors), champion)
-	p.machines[id] = m
-	p.order = append(p.order, m)
-	p.publishInfos()
-	return nil
-}
-
-// Model is one model of one machine, as Models shows it.
-type Model struct {
-	Machine  string
-	Sensors  []string // the vector's features, in order; do not modify
-	Role     string
-	Detector models.Detector
-}
-
-// Models calls fn for every model of every machine with a sensor set, in
-// discovery order. fn runs on the pipeline's goroutine and may use the
-// detector (to snapshot it) but must not keep it.
-func (p *Pipeline) Models(fn func(Model)) {
-	for _, m := range p.order {
-		for _, s := range m.slots {
-			fn(Model{Machine: m.id, Sensors: m.sensors, Role: s.role, Detector: s.det})
-		}
 	}
 }

@@ -40,6 +40,12 @@ var _ models.Explainer = (*explaining)(nil)
 type sink struct {
 	alerts  []wire.Alert
 	metrics []wire.Metrics
+	drifts  []wire.Drift
+}
+
+func (s *sink) Drift(d *wire.Drift) error {
+	s.drifts = append(s.drifts, *d)
+	return nil
 }
 
 func (s *sink) Alert(a *wire.Alert) error {
@@ -225,13 +231,22 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("%d metrics messages", len(s.metrics))
 	}
 	m := s.metrics[0]
-	if m.Env.Time != now.UnixNano() || m.IntervalNs <= 0 || len(m.Series) != 2 {
+	if m.Env.Time != now.UnixNano() || m.IntervalNs <= 0 || len(m.Series) != 4 {
 		t.Fatalf("metrics = %+v", m)
 	}
 	m1 := m.Series[0]
 	if m1.Machine != "m1" || m1.Role != wire.RoleChampion || m1.Count != 3 || m1.ScoreMax != 0.995 || m1.ScoreLast != 0.995 ||
 		math.Abs(m1.ScoreMean-(0.2+0.4+0.995)/3) > 1e-12 || m1.Alerts != 1 || m1.Samples != 3 || m1.LatencyNs <= 0 {
 		t.Errorf("m1 series = %+v", m1)
+	}
+	if want := []uint32{4: 1, 8: 1, wire.HistBins - 1: 1}; !slices.Equal(m1.Hist, want) {
+		t.Errorf("m1 hist = %v, want %v", m1.Hist, want)
+	}
+	// The twin scores the same vectors; it agrees with the champion on the
+	// one over the threshold and does not learn it.
+	tw := m.Series[1]
+	if tw.Role != wire.RoleTwin || tw.Kind != "echo" || tw.Both != 1 || tw.OnlyModel != 0 || tw.OnlyChampion != 0 || tw.Samples != 2 {
+		t.Errorf("twin series = %+v", tw)
 	}
 	// The next interval starts from zero.
 	p.EmitMetrics(now.Add(5 * time.Second))
@@ -296,40 +311,47 @@ func TestMachineLimit(t *testing.T) {
 	}
 }
 
-func TestRestore(t *testing.T) {
+func TestRestoreMachine(t *testing.T) {
 	p, _ := newTest(t, Options{Learn: 5})
-	det := &echo{n: 42}
-	if err := p.Restore("m1", []string{"a", "b"}, det); err != nil {
+	ch, tw := &echo{n: 42}, &echo{n: 40}
+	saved := []Saved{
+		{Name: "echo", Role: wire.RoleChampion, Detector: ch, Warm: 0},
+		{Name: "echo-twin", Role: wire.RoleTwin, Detector: tw},
+	}
+	if err := p.RestoreMachine("m1", []string{"a", "b"}, saved); err != nil {
 		t.Fatal(err)
 	}
-	// No learning window: the first message is scored at once.
+	// No learning window: the first message is scored at once; the frozen
+	// champion does not learn, its twin does.
 	p.Handle(wire.TelemetryTopic(gw, "m1"), telemetry(t, "m1", at(0), "b", 0.25), 0)
-	if det.n != 43 || det.last[1] != 0.25 {
-		t.Errorf("restored detector not used: n=%d last=%v", det.n, det.last)
+	if ch.n != 42 || tw.n != 41 || tw.last[1] != 0.25 {
+		t.Errorf("restored detectors not used as champion (frozen) and twin (learning): champion n=%d twin n=%d last=%v", ch.n, tw.n, tw.last)
 	}
 	for _, bad := range []struct {
 		id      string
 		sensors []string
+		saved   []Saved
 		want    string
 	}{
-		{"m1", []string{"a"}, "already known"},
-		{"m2", []string{"b", "a"}, "sorted"},
-		{"m2", []string{"a", "a"}, "repeated"},
-		{"m/2", []string{"a"}, "invalid machine"},
+		{"m1", []string{"a"}, saved, "already known"},
+		{"m2", []string{"b", "a"}, saved, "sorted"},
+		{"m2", []string{"a", "a"}, saved, "repeated"},
+		{"m/2", []string{"a"}, saved, "invalid machine"},
+		{"m2", []string{"a"}, saved[:1], "twin are required"},
 	} {
-		if err := p.Restore(bad.id, bad.sensors, new(echo)); err == nil || !strings.Contains(err.Error(), bad.want) {
-			t.Errorf("Restore(%s, %v) = %v, want %q", bad.id, bad.sensors, err, bad.want)
+		if err := p.RestoreMachine(bad.id, bad.sensors, bad.saved); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("RestoreMachine(%s, %v) = %v, want %q", bad.id, bad.sensors, err, bad.want)
 		}
 	}
-	var n int
+	var roles []string
 	p.Models(func(m Model) {
-		n++
-		if m.Machine != "m1" || m.Role != wire.RoleChampion || m.Detector != det {
+		roles = append(roles, m.Role)
+		if m.Machine != "m1" {
 			t.Errorf("model %+v", m)
 		}
 	})
-	if n != 1 {
-		t.Errorf("Models called %d times", n)
+	if !slices.Equal(roles, []string{wire.RoleChampion, wire.RoleTwin}) {
+		t.Errorf("Models roles = %v", roles)
 	}
 }
 

@@ -2,15 +2,16 @@ package pipeline
 
 import (
 	"math"
-	"strconv"
 	"time"
 
 	"millwright/models"
 	"millwright/wire"
 )
 
-// machine is the per-machine state. It holds several models (slots) so that
-// a champion and its learning twin or challengers can score the same vector.
+// machine is the per-machine state: its vector layout and its models. The
+// champion is always slots[0] and its learning twin slots[1]; challengers
+// follow. prev and prevTwin are the champion pair a deploy replaced, kept
+// for an instant rollback; they do not score.
 type machine struct {
 	id string
 
@@ -23,14 +24,32 @@ type machine struct {
 	latest  []float64 // the feature vector, reused
 	lastEvt int64     // event time of the newest vector
 
-	slots []*slot
+	slots          []*slot
+	prev, prevTwin *slot
+	nextChallenger int
+
+	drift   machineDrift
+	stats   []robustStat // per feature, for alert context without an Explainer
+	history scoreRing    // the champion's recent scores
+	alarm   bool         // the champion is in an alert episode
 }
+
+func (m *machine) champion() *slot { return m.slots[0] }
 
 // slot is one model of a machine with its alert state and interval metrics.
 type slot struct {
-	name string // model instance name: the kind, for now
+	name string // model instance name
 	role string
+	kind string
+	hash string // content hash of the snapshot it started from, "" for none
 	det  models.Detector
+	// threshold is this model's decision threshold; 0 follows the
+	// pipeline's alert threshold.
+	threshold float64
+	// warm counts the vectors left in a champion's warm-up: while it is
+	// positive the champion learns (gated), at zero it is frozen. Twins and
+	// challengers ignore it and keep learning.
+	warm int
 
 	// alerting (champion only)
 	over      int   // consecutive vectors at or over the threshold
@@ -40,11 +59,27 @@ type slot struct {
 	lastFire  int64 // event time the last alert was raised
 
 	// interval metrics
-	count     uint64
-	sum, max  float64
-	last      float64
-	overCount uint64
-	latency   time.Duration
+	count                     uint64
+	sum, max                  float64
+	last                      float64
+	overCount                 uint64
+	latency                   time.Duration
+	both, onlyModel, onlyChmp uint64
+	hist                      [wire.HistBins]uint32
+}
+
+func (s *slot) thresholdOr(def float64) float64 {
+	if s.threshold > 0 {
+		return s.threshold
+	}
+	return def
+}
+
+func clamp01(v float64) float64 {
+	if !(v >= 0) { // NaN too
+		return 0
+	}
+	return min(v, 1)
 }
 
 // score builds the machine's vector from msg and runs every model on it.
@@ -67,31 +102,86 @@ func (p *Pipeline) score(m *machine, msg *wire.Telemetry) {
 	if !got {
 		return
 	}
+	p.scoreVector(m, evt)
+}
+
+// scoreVector runs every model of m on m.latest at event time evt.
+func (p *Pipeline) scoreVector(m *machine, evt int64) {
 	m.lastEvt = evt
-	for _, s := range m.slots {
+	p.vectors.Add(1)
+	a := &p.opts.Alert
+	ch := m.champion()
+	chThr := ch.thresholdOr(a.Threshold)
+
+	// The champion first: its decision gates what the others learn.
+	start := time.Now()
+	v := p.runChampion(m, ch)
+	p.account(ch, v, time.Since(start), chThr)
+	chAlarm := v >= chThr
+	m.history.add(v)
+	p.decide(m, ch, v, evt)
+	gate := chAlarm || ch.active
+	if !gate {
+		updateStats(m.stats, m.latest)
+	}
+	p.observeDrift(m, v, evt)
+
+	for _, s := range m.slots[1:] {
 		start := time.Now()
-		v := s.det.Update(m.latest)
-		lat := time.Since(start)
-		if !(v >= 0) { // NaN too
-			v = 0
+		var sv float64
+		if gate {
+			sv = clamp01(s.det.Score(m.latest))
+		} else {
+			sv = clamp01(s.det.Update(m.latest))
 		}
-		v = min(v, 1)
-		p.vectors.Add(1)
-		if p.opts.Latency != nil {
-			p.opts.Latency.Observe(lat.Seconds())
-		}
-		s.count++
-		s.sum += v
-		s.max = max(s.max, v)
-		s.last = v
-		s.latency += lat
-		if v >= p.opts.Alert.Threshold {
-			s.overCount++
-		}
-		if s.role == wire.RoleChampion {
-			p.decide(m, s, v, evt)
+		thr := s.thresholdOr(a.Threshold)
+		p.account(s, sv, time.Since(start), thr)
+		switch alarm := sv >= thr; {
+		case alarm && chAlarm:
+			s.both++
+		case alarm:
+			s.onlyModel++
+		case chAlarm:
+			s.onlyChmp++
 		}
 	}
+}
+
+// runChampion scores the vector with the champion, learning from it while
+// the champion warms up: unconditionally until it has learned ScoreAfter
+// vectors, then only from vectors scoring below Clear, so that it never
+// learns a developing fault. After the warm-up it is frozen.
+func (p *Pipeline) runChampion(m *machine, ch *slot) float64 {
+	if ch.warm <= 0 {
+		return clamp01(ch.det.Score(m.latest))
+	}
+	ch.warm--
+	if ch.det.Samples() < uint64(p.opts.ScoreAfter) {
+		return clamp01(ch.det.Update(m.latest))
+	}
+	v := clamp01(ch.det.Score(m.latest))
+	if v < p.opts.Alert.Clear {
+		ch.det.Update(m.latest)
+	}
+	if ch.warm == 0 {
+		p.log.Info("champion warm-up done; frozen", "machine", m.id, "model", ch.name, "samples", ch.det.Samples())
+	}
+	return v
+}
+
+func (p *Pipeline) account(s *slot, v float64, lat time.Duration, thr float64) {
+	if p.opts.Latency != nil {
+		p.opts.Latency.Observe(lat.Seconds())
+	}
+	s.count++
+	s.sum += v
+	s.max = max(s.max, v)
+	s.last = v
+	s.latency += lat
+	if v >= thr {
+		s.overCount++
+	}
+	s.hist[min(int(v*wire.HistBins), wire.HistBins-1)]++
 }
 
 // decide runs the alert state machine of one champion on one score.
@@ -101,10 +191,11 @@ func (p *Pipeline) decide(m *machine, s *slot, v float64, evt int64) {
 		if v < a.Clear {
 			s.active = false
 			s.over = 0
+			p.setAlarm(m, false)
 		}
 		return
 	}
-	if v < a.Threshold {
+	if v < s.thresholdOr(a.Threshold) {
 		s.over = 0
 		return
 	}
@@ -120,59 +211,18 @@ func (p *Pipeline) decide(m *machine, s *slot, v float64, evt int64) {
 	}
 	s.active, s.fired, s.lastFire = true, true, evt
 	p.raise(m, s, v)
+	p.setAlarm(m, true)
 	s.over = 0
 }
 
-// raise builds and hands over one alert. Alerts are rare: this path may
-// allocate.
-func (p *Pipeline) raise(m *machine, s *slot, v float64) {
-	a := &p.alert
-	*a = wire.Alert{
-		Env:          wire.Envelope{Version: wire.Version, Sender: p.opts.Gateway, Time: s.overStart},
-		Machine:      m.id,
-		Model:        s.name,
-		Severity:     wire.SeverityWarning,
-		Score:        v,
-		Threshold:    p.opts.Alert.Threshold,
-		Contributors: a.Contributors[:0],
-	}
-	if v >= p.opts.Alert.Critical {
-		a.Severity = wire.SeverityCritical
-	}
-	if ex, ok := s.det.(models.Explainer); ok {
-		a.Contributors = topContributors(a.Contributors, ex, m.sensors, p.contrib[:len(m.sensors)], 3)
-	}
-	a.Message = "score " + strconv.FormatFloat(v, 'f', 4, 64) + " at or over " +
-		strconv.FormatFloat(p.opts.Alert.Threshold, 'f', 4, 64) + " for " +
-		strconv.Itoa(s.over) + " vectors in a row"
-	p.alerts.Add(1)
-	if err := p.opts.Sink.Alert(a); err != nil {
-		p.log.Error("alert not queued", "machine", m.id, "err", err)
+func (p *Pipeline) setAlarm(m *machine, on bool) {
+	if m.alarm == on {
 		return
 	}
-	p.log.Info("alert raised", "machine", m.id, "model", s.name, "score", v, "severity", a.Severity, "since", time.Unix(0, s.overStart).UTC())
-}
-
-// topContributors appends the k features with the largest shares.
-func topContributors(dst []wire.Contribution, ex models.Explainer, sensors []string, buf []float64, k int) []wire.Contribution {
-	for i := range buf {
-		buf[i] = 0
+	m.alarm = on
+	if p.opts.OnAlarm != nil {
+		p.opts.OnAlarm(m.id, on)
 	}
-	ex.Contributions(buf)
-	for range min(k, len(buf)) {
-		best := -1
-		for i, c := range buf {
-			if c > 0 && !math.IsNaN(c) && (best < 0 || c > buf[best]) {
-				best = i
-			}
-		}
-		if best < 0 {
-			break
-		}
-		dst = append(dst, wire.Contribution{Feature: sensors[best], Value: buf[best]})
-		buf[best] = 0
-	}
-	return dst
 }
 
 // EmitMetrics hands one wire.Metrics covering every model since the last
@@ -186,22 +236,31 @@ func (p *Pipeline) EmitMetrics(now time.Time) {
 	for _, m := range p.order {
 		for _, s := range m.slots {
 			mm := wire.ModelMetric{
-				Machine:   m.id,
-				Model:     s.name,
-				Role:      s.role,
-				Count:     s.count,
-				ScoreMax:  s.max,
-				ScoreLast: s.last,
-				Alerts:    s.overCount,
-				Samples:   s.det.Samples(),
-				Threshold: p.opts.Alert.Threshold,
+				Machine:      m.id,
+				Model:        s.name,
+				Role:         s.role,
+				Count:        s.count,
+				ScoreMax:     s.max,
+				ScoreLast:    s.last,
+				Alerts:       s.overCount,
+				Samples:      s.det.Samples(),
+				Threshold:    s.thresholdOr(p.opts.Alert.Threshold),
+				Both:         s.both,
+				OnlyModel:    s.onlyModel,
+				OnlyChampion: s.onlyChmp,
+				Hist:         make([]uint32, wire.HistBins), // metrics are per interval: may allocate
+				Kind:         s.kind,
+				Snapshot:     s.hash,
 			}
+			copy(mm.Hist, s.hist[:])
 			if s.count > 0 {
 				mm.ScoreMean = s.sum / float64(s.count)
 				mm.LatencyNs = s.latency.Nanoseconds() / int64(s.count)
 			}
 			mt.Series = append(mt.Series, mm)
 			s.count, s.sum, s.max, s.overCount, s.latency = 0, 0, 0, 0, 0
+			s.both, s.onlyModel, s.onlyChmp = 0, 0, 0
+			s.hist = [wire.HistBins]uint32{}
 		}
 	}
 	if len(mt.Series) == 0 {
@@ -211,3 +270,6 @@ func (p *Pipeline) EmitMetrics(now time.Time) {
 		p.log.Warn("metrics not queued", "err", err)
 	}
 }
+
+// finite reports whether v is a usable number.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

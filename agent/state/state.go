@@ -1,9 +1,12 @@
 // Package state keeps each model's state on the gateway's disk so that an
 // agent restarted (or crashed) resumes learning where it stopped.
 //
-// Every model is one file, <dir>/<machine>.<role>.model: a small CBOR
+// Every model is one file, <dir>/<machine>.<slot>.model: a small CBOR
 // record holding the machine's sensor set (the vector layout the model was
-// trained on) and the model's own snapshot. Files are replaced atomically:
+// trained on), the model's role and lineage, and its own snapshot. The slot
+// names the model on its machine: champion, twin, prev-champion,
+// prev-twin, or c-<name> for a challenger (files of version 1 used the
+// role). Files are replaced atomically:
 // written to a temporary file, synced, renamed over the old one, and the
 // directory synced, so a crash leaves either the old or the new state.
 package state
@@ -37,6 +40,21 @@ type Model struct {
 	Sensors []string `cbor:"5,keyasint"`
 	Data    []byte   `cbor:"6,keyasint"` // the detector's MarshalSnapshot
 	Saved   int64    `cbor:"7,keyasint"` // Unix ns
+	// Slot names the file (see the package comment); empty means Role.
+	Slot     string  `cbor:"8,keyasint,omitempty"`
+	Name     string  `cbor:"9,keyasint,omitempty"`  // model instance name
+	Parent   string  `cbor:"10,keyasint,omitempty"` // content hash of the snapshot it started from
+	Warm     int     `cbor:"11,keyasint,omitempty"` // champion: vectors left in its warm-up
+	Previous bool    `cbor:"12,keyasint,omitempty"` // kept for rollback
+	Thresh   float64 `cbor:"13,keyasint,omitempty"` // the model's own threshold, 0 for the agent's
+}
+
+// Key is the file key of m: Slot, or Role for files without one.
+func (m *Model) Key() string {
+	if m.Slot != "" {
+		return m.Slot
+	}
+	return m.Role
 }
 
 var decMode cbor.DecMode
@@ -63,15 +81,15 @@ func Path(dir, machine, role string) string {
 
 // Save writes m atomically to its file in dir.
 func Save(dir string, m Model) error {
-	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) {
-		return fmt.Errorf("save model state: bad machine %q or role %q", m.Machine, m.Role)
+	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) || !wire.ValidID(m.Key()) {
+		return fmt.Errorf("save model state: bad machine %q, role %q or slot %q", m.Machine, m.Role, m.Slot)
 	}
 	m.Version = Version
 	b, err := cbor.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("save model state %s: encode: %w", m.Machine, err)
 	}
-	if err := WriteAtomic(Path(dir, m.Machine, m.Role), b); err != nil {
+	if err := WriteAtomic(Path(dir, m.Machine, m.Key()), b); err != nil {
 		return fmt.Errorf("save model state %s: %w", m.Machine, err)
 	}
 	return nil
@@ -123,7 +141,7 @@ func Decode(b []byte) (Model, error) {
 	if m.Version != Version {
 		return Model{}, fmt.Errorf("unknown version %d", m.Version)
 	}
-	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) || len(m.Data) == 0 || len(m.Sensors) == 0 {
+	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) || !wire.ValidID(m.Key()) || len(m.Data) == 0 || len(m.Sensors) == 0 {
 		return Model{}, errors.New("incomplete: machine, role, sensors and data are required")
 	}
 	for _, s := range m.Sensors {
@@ -158,8 +176,8 @@ func LoadAll(dir string) (models []Model, failed []Failed, err error) {
 		}
 		path := filepath.Join(dir, name)
 		m, err := readFile(path)
-		if err == nil && Path(dir, m.Machine, m.Role) != path {
-			err = fmt.Errorf("names machine %q role %q, not its file name", m.Machine, m.Role)
+		if err == nil && Path(dir, m.Machine, m.Key()) != path {
+			err = fmt.Errorf("names machine %q slot %q, not its file name", m.Machine, m.Key())
 		}
 		if err != nil {
 			failed = append(failed, Failed{Path: path, Err: err})
@@ -197,4 +215,44 @@ func SetAside(path string) error {
 		return fmt.Errorf("set aside %s: %w", path, err)
 	}
 	return nil
+}
+
+// SaveMachine writes every model of one machine and then removes the
+// machine's other state files (models removed or replaced since the last
+// save). Each file is replaced atomically; a crash in between leaves a mix
+// of old and new files, each whole.
+func SaveMachine(dir, machine string, ms []Model) error {
+	keep := make(map[string]bool, len(ms))
+	var errs []error
+	for _, m := range ms {
+		m.Machine = machine
+		if err := Save(dir, m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		keep[filepath.Base(Path(dir, machine, m.Key()))] = true
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...) // keep the old files: they may be all we have
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("save model state %s: %w", machine, err)
+	}
+	prefix := machine + "."
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || keep[name] || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
+			continue
+		}
+		// Only this machine's files: the slot between the prefix and the
+		// suffix must be one id (machine ids may contain dots).
+		if slot := strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix); !wire.ValidID(slot) || strings.Contains(slot, ".") {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -95,3 +95,33 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestSaveMachinePrunesRemovedModels(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(slot, role string) Model {
+		return Model{Role: role, Slot: slot, Kind: "k", Sensors: []string{"a"}, Data: []byte{1}, Name: slot}
+	}
+	all := []Model{mk("champion", "champion"), mk("twin", "twin"), mk("c-x", "challenger")}
+	if err := SaveMachine(dir, "m", all); err != nil {
+		t.Fatal(err)
+	}
+	// Another machine whose id starts like this one's file names.
+	if err := SaveMachine(dir, "m.c", all[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveMachine(dir, "m", all[:2]); err != nil {
+		t.Fatal(err)
+	}
+	got, failed, err := LoadAll(dir)
+	if err != nil || len(failed) != 0 {
+		t.Fatal(err, failed)
+	}
+	var keys []string
+	for _, m := range got {
+		keys = append(keys, m.Machine+"/"+m.Key())
+	}
+	slices.Sort(keys)
+	if want := "m.c/champion m/champion m/twin"; strings.Join(keys, " ") != want {
+		t.Errorf("files after pruning: %v, want %s", keys, want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,9 +40,17 @@ const (
 // Options configure New. BrokerURL and Store are required.
 type Options struct {
 	BrokerURL string // e.g. tcp://127.0.0.1:1883
-	ClientID  string // default DefaultClientID
-	Store     *store.Store
-	Logger    *slog.Logger
+	// ClientID is the hub's client id at the broker; default
+	// DefaultClientID. Replicas sharing a broker need distinct ids.
+	ClientID string
+	// SharedGroup, when set, subscribes through the shared subscription
+	// $share/<SharedGroup>/mw/v1/agent/+/+ so that the broker hands each
+	// message to one of the hub replicas subscribed in the group (MQTT 5,
+	// and MQTT 3.1.1 on Mosquitto and mochi-mqtt). Empty: every message
+	// reaches this hub.
+	SharedGroup string
+	Store       *store.Store
+	Logger      *slog.Logger
 	// Rejects counts refused messages; nil makes a private one.
 	Rejects   *wire.Rejects
 	QueueSize int           // default DefaultQueueSize
@@ -49,7 +58,32 @@ type Options struct {
 	// Registerer, when set, receives the ingest metrics.
 	Registerer prometheus.Registerer
 
+	// Hooks observe messages after their durable commit (never before, and
+	// never for a duplicate (sender, seq) or a refused message). They run
+	// on the ingest goroutine: they must return quickly and must not block
+	// (hand off to a bounded queue, as influx.Writer.Add and
+	// routing.Router.Route do). Their arguments are valid only during the
+	// call; copy what you keep.
+	//
+	// OnMetrics receives every stored metrics message of gateway gw.
+	OnMetrics func(gw string, m *wire.Metrics)
+	// OnAlert receives every stored alert as the store now holds it
+	// (status open). An alert redelivered under a new seq is passed again:
+	// consumers de-duplicate on Alert.ID.
+	OnAlert func(a store.Alert)
+	// OnDrift receives every stored drift event (only when the store can
+	// store drift events; until then they are refused as invalid).
+	OnDrift func(gw string, d *wire.Drift)
+
 	newClient clientFactory // tests only; default paho
+}
+
+// Filter returns the subscription filter for a shared group (empty: none).
+func Filter(sharedGroup string) string {
+	if sharedGroup == "" {
+		return wire.AgentSubscription
+	}
+	return "$share/" + sharedGroup + "/" + wire.AgentSubscription
 }
 
 // Stats are running totals since start.
@@ -85,6 +119,24 @@ type Ingest struct {
 	ackSeq uint64
 	ackBuf []byte
 	msgs   decoded
+	// stored since the batch began, for the hooks after the commit
+	hooked hooked
+}
+
+// hooked keeps a batch's newly stored messages until its commit. Decoding
+// allocates fresh slices for every message, so the copies share nothing
+// with the next decode.
+type hooked struct {
+	metrics []wire.Metrics
+	alerts  []store.Alert
+	drifts  []wire.Drift
+}
+
+func (h *hooked) reset() {
+	clear(h.metrics)
+	clear(h.alerts)
+	clear(h.drifts)
+	h.metrics, h.alerts, h.drifts = h.metrics[:0], h.alerts[:0], h.drifts[:0]
 }
 
 // decoded holds one reusable value of every message type.
@@ -95,6 +147,7 @@ type decoded struct {
 	alert    wire.Alert
 	snapshot wire.Snapshot
 	cmdAck   wire.CommandAck
+	drift    wire.Drift
 }
 
 // New checks opts and builds the pipeline; Run connects and serves.
@@ -120,6 +173,9 @@ func New(opts Options) (*Ingest, error) {
 	if opts.QueueWait <= 0 {
 		opts.QueueWait = DefaultQueueWait
 	}
+	if strings.ContainsAny(opts.SharedGroup, "/+#") {
+		return nil, fmt.Errorf("ingest: shared group %q must not contain '/', '+' or '#'", opts.SharedGroup)
+	}
 	if opts.newClient == nil {
 		opts.newClient = newPahoClient
 	}
@@ -140,7 +196,7 @@ func New(opts Options) (*Ingest, error) {
 	in.client = opts.newClient(clientConfig{
 		BrokerURL: opts.BrokerURL,
 		ClientID:  opts.ClientID,
-		Filter:    wire.AgentSubscription,
+		Filter:    Filter(opts.SharedGroup),
 		QoS:       1,
 		Handler:   in.enqueue,
 		Log:       opts.Logger,
@@ -197,7 +253,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	defer in.client.Disconnect()
-	in.log.Info("ingest connected", "broker", in.opts.BrokerURL, "filter", wire.AgentSubscription)
+	in.log.Info("ingest connected", "broker", in.opts.BrokerURL, "filter", Filter(in.opts.SharedGroup))
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,6 +288,7 @@ func (in *Ingest) process(ctx context.Context, batch []inbound) {
 		return
 	}
 	defer tx.Rollback()
+	in.hooked.reset()
 	var stored [len(leaves)]uint64
 	var dups uint64
 	for i := range batch {
@@ -266,6 +323,60 @@ func (in *Ingest) process(ctx context.Context, batch []inbound) {
 		in.m.duplicates.Add(float64(dups))
 	}
 	in.flushAcks(ctx)
+	in.callHooks()
+}
+
+// callHooks hands the batch's newly stored messages to the hooks.
+func (in *Ingest) callHooks() {
+	h := &in.hooked
+	for i := range h.metrics {
+		in.opts.OnMetrics(h.metrics[i].Env.Sender, &h.metrics[i])
+	}
+	for i := range h.alerts {
+		in.opts.OnAlert(h.alerts[i])
+	}
+	for i := range h.drifts {
+		in.opts.OnDrift(h.drifts[i].Env.Sender, &h.drifts[i])
+	}
+	h.reset()
+}
+
+// keep records a newly stored message for the hooks.
+func (in *Ingest) keep(m wire.Message, recv time.Time) {
+	switch v := m.(type) {
+	case *wire.Metrics:
+		if in.opts.OnMetrics != nil {
+			in.hooked.metrics = append(in.hooked.metrics, *v)
+		}
+	case *wire.Alert:
+		if in.opts.OnAlert != nil {
+			in.hooked.alerts = append(in.hooked.alerts, storedAlert(v, recv))
+		}
+	case *wire.Drift:
+		if in.opts.OnDrift != nil {
+			in.hooked.drifts = append(in.hooked.drifts, *v)
+		}
+	}
+}
+
+// storedAlert is a as the store holds it right after ingest.
+func storedAlert(a *wire.Alert, recv time.Time) store.Alert {
+	contrib := a.Contributors
+	if contrib == nil {
+		contrib = []wire.Contribution{}
+	}
+	recv = recv.UTC()
+	return store.Alert{
+		ID: a.ID, Gateway: a.Env.Sender, Machine: a.Machine, Model: a.Model, Severity: a.Severity,
+		Score: a.Score, Threshold: a.Threshold, Start: time.Unix(0, a.Env.Time).UTC(), Received: recv,
+		Status: store.StatusOpen, StatusTime: recv, Contributors: contrib, Message: a.Message,
+	}
+}
+
+// driftIngester is the store ability to keep drift events; ingest refuses
+// them until the store has it.
+type driftIngester interface {
+	IngestDrift(ctx context.Context, d *wire.Drift, recv time.Time) (dup bool, err error)
 }
 
 // invalid builds the DecodeError for a well-formed message that breaks the contract.
@@ -305,6 +416,14 @@ func (in *Ingest) handle(ctx context.Context, tx *store.Tx, msg inbound) (leaf i
 	case wire.LeafCmdAck:
 		d.cmdAck = wire.CommandAck{}
 		m, write = &d.cmdAck, func() (bool, error) { return tx.IngestCommandAck(ctx, &d.cmdAck, msg.recv) }
+	case wire.LeafDrift:
+		di, ok := any(tx).(driftIngester)
+		if !ok {
+			in.rejects.Reject(msg.topic, invalid(t.Leaf, "this hub's store does not keep drift events"))
+			return 0, false, false
+		}
+		d.drift = wire.Drift{}
+		m, write = &d.drift, func() (bool, error) { return di.IngestDrift(ctx, &d.drift, msg.recv) }
 	default:
 		in.rejects.Reject(msg.topic, invalid(t.Leaf, "unknown agent topic leaf %q", t.Leaf))
 		return 0, false, false
@@ -325,6 +444,9 @@ func (in *Ingest) handle(ctx context.Context, tx *store.Tx, msg inbound) (leaf i
 	}
 	if seq := envelopeOf(m).Seq; seq != 0 {
 		in.acks[t.Gateway] = append(in.acks[t.Gateway], seq)
+	}
+	if !dup {
+		in.keep(m, msg.recv)
 	}
 	return leafIndex[t.Leaf], dup, true
 }
@@ -362,6 +484,8 @@ func check(t wire.Topic, m wire.Message) error {
 		return machine(v.Machine)
 	case *wire.Snapshot:
 		return machine(v.Machine)
+	case *wire.Drift:
+		return machine(v.Machine)
 	}
 	return nil
 }
@@ -379,6 +503,8 @@ func envelopeOf(m wire.Message) *wire.Envelope {
 	case *wire.Snapshot:
 		return &v.Env
 	case *wire.CommandAck:
+		return &v.Env
+	case *wire.Drift:
 		return &v.Env
 	}
 	panic(fmt.Sprintf("ingest: unexpected message %T", m))

@@ -17,11 +17,11 @@ type metrics struct {
 	rejected     prometheus.Collector
 }
 
-var leaves = [...]string{wire.LeafBirth, wire.LeafDeath, wire.LeafMetrics, wire.LeafAlerts, wire.LeafSnapshots, wire.LeafCmdAck}
+var leaves = [...]string{wire.LeafBirth, wire.LeafDeath, wire.LeafMetrics, wire.LeafAlerts, wire.LeafSnapshots, wire.LeafCmdAck, wire.LeafDrift}
 
 // leafIndex numbers the agent topic leaves.
 var leafIndex = map[string]int{
-	wire.LeafBirth: 0, wire.LeafDeath: 1, wire.LeafMetrics: 2, wire.LeafAlerts: 3, wire.LeafSnapshots: 4, wire.LeafCmdAck: 5,
+	wire.LeafBirth: 0, wire.LeafDeath: 1, wire.LeafMetrics: 2, wire.LeafAlerts: 3, wire.LeafSnapshots: 4, wire.LeafCmdAck: 5, wire.LeafDrift: 6,
 }
 
 func newMetrics(in *Ingest) *metrics {

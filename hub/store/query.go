@@ -274,6 +274,7 @@ type SnapshotInfo struct {
 	Samples  int64     `json:"samples"`
 	Size     int64     `json:"size"`
 	Received time.Time `json:"received"`
+	Source   string    `json:"source"` // SourceAgent or SourceUpload
 }
 
 // SnapshotData returns a snapshot's description and bytes.
@@ -281,9 +282,9 @@ func (s *Store) SnapshotData(ctx context.Context, id string) (SnapshotInfo, []by
 	var i SnapshotInfo
 	var recv int64
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT id, gateway, machine, model, role, parent, samples, size, received, data
+	err := s.db.QueryRowContext(ctx, `SELECT id, gateway, machine, model, role, parent, samples, size, received, data, source
 		FROM snapshots WHERE id = ?`, id).
-		Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &data)
+		Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &data, &i.Source)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SnapshotInfo{}, nil, fmt.Errorf("snapshot %q: %w", id, ErrNotFound)
 	}

@@ -189,6 +189,107 @@ var migrations = []string{
 		received INTEGER NOT NULL,
 		PRIMARY KEY (sender, seq)
 	) WITHOUT ROWID;`,
+	// 2: the registry (deployments, commands, feedback, audit, rollouts,
+	// model kinds), paired decisions on metric points, snapshot provenance.
+	`ALTER TABLE metric_points ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	ALTER TABLE metric_points ADD COLUMN snapshot TEXT NOT NULL DEFAULT '';
+	ALTER TABLE metric_points ADD COLUMN both_alarm INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE metric_points ADD COLUMN only_model INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE metric_points ADD COLUMN only_champion INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE metric_points ADD COLUMN hist BLOB;
+	ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT 'agent';
+	ALTER TABLE snapshots ADD COLUMN signature BLOB;
+	CREATE INDEX snapshots_parent ON snapshots (parent);
+	ALTER TABLE gateways ADD COLUMN born INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE model_kinds (
+		kind     TEXT PRIMARY KEY,
+		settings TEXT NOT NULL DEFAULT '{}',
+		updated  INTEGER NOT NULL,
+		by       TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE deployments (
+		id         TEXT PRIMARY KEY,
+		gateway    TEXT NOT NULL,
+		machine    TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		settings   TEXT NOT NULL DEFAULT '{}',
+		snapshot   TEXT NOT NULL DEFAULT '',
+		status     TEXT NOT NULL,
+		since      INTEGER NOT NULL,
+		updated    INTEGER NOT NULL,
+		by         TEXT NOT NULL DEFAULT '',
+		reason     TEXT NOT NULL DEFAULT '',
+		command_id TEXT NOT NULL DEFAULT '',
+		previous   TEXT NOT NULL DEFAULT '',
+		rollout    TEXT NOT NULL DEFAULT '',
+		promoted_from TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX deployments_asset ON deployments (gateway, machine, role, since);
+	CREATE INDEX deployments_command ON deployments (command_id);
+	CREATE TABLE commands (
+		id         TEXT PRIMARY KEY,
+		gateway    TEXT NOT NULL,
+		machine    TEXT NOT NULL DEFAULT '',
+		kind       TEXT NOT NULL,
+		body       BLOB NOT NULL,
+		status     TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		sent       INTEGER NOT NULL DEFAULT 0,
+		attempts   INTEGER NOT NULL DEFAULT 0,
+		answered   INTEGER NOT NULL DEFAULT 0,
+		reason     TEXT NOT NULL DEFAULT '',
+		deployment TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX commands_pending ON commands (status, gateway);
+	CREATE TABLE feedback (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		alert_id TEXT NOT NULL,
+		label    TEXT NOT NULL,
+		note     TEXT NOT NULL DEFAULT '',
+		who      TEXT NOT NULL DEFAULT '',
+		time     INTEGER NOT NULL
+	);
+	CREATE INDEX feedback_alert ON feedback (alert_id, id);
+	CREATE TABLE audit (
+		id      INTEGER PRIMARY KEY AUTOINCREMENT,
+		time    INTEGER NOT NULL,
+		actor   TEXT NOT NULL,
+		action  TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		before  TEXT NOT NULL DEFAULT '',
+		after   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX audit_subject ON audit (subject, id);
+	CREATE TABLE rollouts (
+		id      TEXT PRIMARY KEY,
+		status  TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL,
+		state   TEXT NOT NULL
+	);
+	CREATE INDEX rollouts_status ON rollouts (status);
+	CREATE INDEX metric_points_alarms ON metric_points (gateway, machine, time) WHERE alerts > 0;
+	CREATE TABLE metric_rollup (
+		gateway       TEXT NOT NULL,
+		machine       TEXT NOT NULL,
+		bucket        INTEGER NOT NULL,
+		model         TEXT NOT NULL,
+		role          TEXT NOT NULL,
+		kind          TEXT NOT NULL DEFAULT '',
+		points        INTEGER NOT NULL,
+		alarm_points  INTEGER NOT NULL,
+		count         INTEGER NOT NULL,
+		alerts        INTEGER NOT NULL,
+		both_alarm    INTEGER NOT NULL,
+		only_model    INTEGER NOT NULL,
+		only_champion INTEGER NOT NULL,
+		PRIMARY KEY (gateway, machine, bucket, model, role)
+	) WITHOUT ROWID;
+	INSERT INTO metric_rollup SELECT gateway, machine, time / 300000000000, model, role, max(kind), count(*),
+		sum(alerts > 0), sum(count), sum(alerts), sum(both_alarm), sum(only_model), sum(only_champion)
+		FROM metric_points GROUP BY gateway, machine, time / 300000000000, model, role;`,
 }
 
 // SchemaVersion is the schema version this package migrates to.
@@ -240,11 +341,20 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-// DeleteMetricsBefore deletes metric points older than t and returns how many.
+// RollupKeep is how long the 5-minute metric rollups that A/B verdicts
+// read are kept; they are small (288 rows a day per model and machine).
+const RollupKeep = 180 * 24 * time.Hour
+
+// DeleteMetricsBefore deletes metric points older than t (and rollups
+// older than RollupKeep before now) and returns how many points.
 func (s *Store) DeleteMetricsBefore(ctx context.Context, t time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM metric_points WHERE time < ?`, t.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("delete old metric points: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM metric_rollup WHERE bucket < ?`,
+		time.Now().Add(-RollupKeep).UnixNano()/int64(RollupBucket)); err != nil {
+		return 0, fmt.Errorf("delete old metric rollups: %w", err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil

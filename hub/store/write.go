@@ -45,8 +45,30 @@ func claim(ctx context.Context, t *Tx, env *wire.Envelope, now int64) (dup bool,
 }
 
 const insertMetricPoint = `INSERT INTO metric_points (gateway, machine, model, role, time, interval_ns,
-	count, score_mean, score_max, score_last, alerts, samples, latency_ns, threshold)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	count, score_mean, score_max, score_last, alerts, samples, latency_ns, threshold,
+	kind, snapshot, both_alarm, only_model, only_champion, hist)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// RollupBucket is the width of the metric rollup buckets.
+const RollupBucket = 5 * time.Minute
+
+const upsertRollup = `INSERT INTO metric_rollup (gateway, machine, bucket, model, role, kind, points, alarm_points,
+	count, alerts, both_alarm, only_model, only_champion) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO UPDATE SET kind = excluded.kind, points = points + 1, alarm_points = alarm_points + excluded.alarm_points,
+	count = count + excluded.count, alerts = alerts + excluded.alerts, both_alarm = both_alarm + excluded.both_alarm,
+	only_model = only_model + excluded.only_model, only_champion = only_champion + excluded.only_champion`
+
+// histBytes packs a score histogram as little-endian uint32s into buf.
+func histBytes(buf []byte, h []uint32) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	buf = buf[:0]
+	for _, v := range h {
+		buf = append(buf, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+	}
+	return buf
+}
 
 // Tx groups ingests into one durable commit (group commit): every message
 // runs in its own savepoint, so a message that fails rolls back alone and
@@ -55,6 +77,7 @@ type Tx struct {
 	s     *Store
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // this transaction's view of s's prepared statements
+	hist  [4 * wire.HistBins]byte
 }
 
 // exec runs query with args, through a statement prepared once per
@@ -209,11 +232,11 @@ func touchMachine(ctx context.Context, t *Tx, gw, machine string, now int64) err
 func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (dup bool, err error) {
 	gw := b.Env.Sender
 	return t.ingest(ctx, "birth", &b.Env, recv, func(now int64) error {
-		_, err := t.exec(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash)
-			VALUES (?, ?, 1, ?, ?, ?)
+		_, err := t.exec(ctx, `INSERT INTO gateways (id, agent_version, online, first_seen, last_seen, config_hash, born)
+			VALUES (?, ?, 1, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET agent_version = excluded.agent_version, online = 1,
-				last_seen = excluded.last_seen, config_hash = excluded.config_hash`,
-			gw, b.AgentVersion, now, now, b.ConfigHash)
+				last_seen = excluded.last_seen, config_hash = excluded.config_hash, born = excluded.born`,
+			gw, b.AgentVersion, now, now, b.ConfigHash, now)
 		if err != nil {
 			return fmt.Errorf("upsert gateway: %w", err)
 		}
@@ -234,6 +257,9 @@ func (t *Tx) IngestBirth(ctx context.Context, b *wire.Birth, recv time.Time) (du
 				gw, m.ID, m.Type, m.Site, m.Line, string(js), m.Model, now)
 			if err != nil {
 				return fmt.Errorf("upsert machine %s: %w", m.ID, err)
+			}
+			if err := registerBirthChampion(ctx, t, gw, m, now); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -267,8 +293,17 @@ func (t *Tx) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time)
 			}
 			if _, err := t.exec(ctx, insertMetricPoint, gw, p.Machine, p.Model, p.Role, m.Env.Time, m.IntervalNs,
 				int64(p.Count), fin(p.ScoreMean), fin(p.ScoreMax), fin(p.ScoreLast), int64(p.Alerts), int64(p.Samples),
-				p.LatencyNs, fin(p.Threshold)); err != nil {
+				p.LatencyNs, fin(p.Threshold), p.Kind, p.Snapshot, int64(p.Both), int64(p.OnlyModel), int64(p.OnlyChampion),
+				histBytes(t.hist[:], p.Hist)); err != nil {
 				return fmt.Errorf("insert metric point: %w", err)
+			}
+			alarmed := int64(0)
+			if p.Alerts > 0 {
+				alarmed = 1
+			}
+			if _, err := t.exec(ctx, upsertRollup, gw, p.Machine, m.Env.Time/int64(RollupBucket), p.Model, p.Role, p.Kind,
+				alarmed, int64(p.Count), int64(p.Alerts), int64(p.Both), int64(p.OnlyModel), int64(p.OnlyChampion)); err != nil {
+				return fmt.Errorf("update metric rollup: %w", err)
 			}
 			if p.Role == wire.RoleChampion {
 				if _, err := t.exec(ctx, `UPDATE machines SET last_score = ?, threshold = ?,
@@ -358,6 +393,6 @@ func (t *Tx) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time
 		if err != nil {
 			return fmt.Errorf("insert command ack: %w", err)
 		}
-		return nil
+		return answerCommand(ctx, t, gw, c, now)
 	})
 }

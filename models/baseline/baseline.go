@@ -94,6 +94,8 @@ type Detector struct {
 	cal     *calibrate.Calibrator
 	samples uint64
 	missing uint64
+	// From this count on 1/n ≤ Alpha: the EWMA weight is Alpha alone.
+	cumulative uint64
 }
 
 var (
@@ -109,13 +111,14 @@ func New(dim int, opt Options) (*Detector, error) {
 	}
 	opt = opt.withDefaults()
 	return &Detector{
-		opt:     opt,
-		dim:     dim,
-		feat:    make([]feature, dim),
-		warm:    make([]float64, dim*opt.Warmup),
-		scratch: make([]float64, opt.Warmup),
-		z:       make([]float64, dim),
-		cal:     calibrate.New(opt.Calibration),
+		cumulative: uint64(math.Ceil(1/opt.Alpha)) + 1,
+		opt:        opt,
+		dim:        dim,
+		feat:       make([]feature, dim),
+		warm:       make([]float64, dim*opt.Warmup),
+		scratch:    make([]float64, opt.Warmup),
+		z:          make([]float64, dim),
+		cal:        calibrate.New(opt.Calibration),
 	}, nil
 }
 
@@ -133,13 +136,42 @@ func (d *Detector) Dim() int { return d.dim }
 
 // Update scores x, then learns it.
 func (d *Detector) Update(x []float64) float64 {
-	raw, ok := d.raw(x)
-	p := 0.0
-	if ok {
-		p = d.cal.Update(raw)
+	// One pass: each feature is scored with its statistics so far, then
+	// learned; the calibrator sees the combined score at the end.
+	var acc float64
+	scored, learned := 0, false
+	rms := d.opt.Combine == RMS
+	for i := range d.feat {
+		f := &d.feat[i]
+		d.z[i] = 0
+		v, ok := value(x, i)
+		if !ok {
+			d.missing++
+			continue
+		}
+		learned = true
+		if f.n >= uint64(d.opt.Warmup) {
+			z := min(max(math.Abs(v-f.mean)*f.isd, math.Abs(v-f.med)*f.imad), maxZ)
+			d.z[i] = z
+			scored++
+			if rms {
+				acc += z * z
+			} else {
+				acc = max(acc, z)
+			}
+		}
+		d.learn(i, v)
 	}
-	d.learn(x)
-	return p
+	if learned {
+		d.samples++
+	}
+	if scored == 0 {
+		return 0
+	}
+	if rms {
+		acc = math.Sqrt(acc / float64(scored))
+	}
+	return d.cal.Update(acc)
 }
 
 // Score scores x without learning it.
@@ -213,38 +245,30 @@ func (d *Detector) raw(x []float64) (float64, bool) {
 	return acc, true
 }
 
-func (d *Detector) learn(x []float64) {
-	learned := false
+// learn adds the finite value v of feature i to its statistics.
+func (d *Detector) learn(i int, v float64) {
+	f := &d.feat[i]
 	w := d.opt.Warmup
-	for i := range d.feat {
-		v, ok := value(x, i)
-		if !ok {
-			d.missing++
-			continue
-		}
-		learned = true
-		f := &d.feat[i]
-		f.n++
-		a := max(d.opt.Alpha, 1/float64(f.n))
-		delta := v - f.mean
-		f.mean += a * delta
-		f.vr = (1 - a) * (f.vr + a*delta*delta)
-		switch {
-		case f.n < uint64(w):
-			d.warm[i*w+int(f.n)-1] = v
-		case f.n == uint64(w):
-			d.warm[i*w+w-1] = v
-			f.med, f.mad = d.exactMedMAD(d.warm[i*w : (i+1)*w])
-		default:
-			step := d.opt.Rate * f.smad
-			f.med += step * sign(v-f.med)
-			f.mad = max(f.mad+step*sign(math.Abs(v-f.med)-f.mad), 0)
-		}
-		f.refresh()
+	f.n++
+	a := d.opt.Alpha
+	if f.n < d.cumulative {
+		a = max(a, 1/float64(f.n)) // a plain mean until 1/n drops below Alpha
 	}
-	if learned {
-		d.samples++
+	delta := v - f.mean
+	f.mean += a * delta
+	f.vr = (1 - a) * (f.vr + a*delta*delta)
+	switch {
+	case f.n < uint64(w):
+		d.warm[i*w+int(f.n)-1] = v
+	case f.n == uint64(w):
+		d.warm[i*w+w-1] = v
+		f.med, f.mad = d.exactMedMAD(d.warm[i*w : (i+1)*w])
+	default:
+		step := d.opt.Rate * f.smad
+		f.med += step * sign(v-f.med)
+		f.mad = max(f.mad+step*sign(math.Abs(v-f.med)-f.mad), 0)
 	}
+	f.refresh()
 }
 
 func (d *Detector) exactMedMAD(vals []float64) (med, mad float64) {

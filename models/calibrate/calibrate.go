@@ -1,25 +1,3 @@
-// Package calibrate turns a detector's raw anomaly score (higher is more
-// anomalous, any scale) into a probability-like value in [0, 1] that means
-// the same on every machine: p is the estimated probability that a score
-// from the recent past is lower than this one.
-//
-// The body of the distribution is the empirical CDF of a window of recent
-// raw scores, kept sorted. The upper tail, where a window has too few
-// points to rank against, follows the peaks-over-threshold approach of SPOT
-// (Siffer, Fouque, Termier and Largouët, "Anomaly Detection in Streams with
-// Extreme Value Theory", KDD 2017): exceedances over a high quantile t of
-// the window are fitted with a generalized Pareto distribution (by the
-// method of moments), and a score x > t gets
-//
-//	p = 1 - f·(1 + γ(x-t)/σ)^(-1/γ)
-//
-// where f is the fraction of the window above t. Until MinSamples scores
-// have been observed every score calibrates to 0, so a cold detector never
-// raises a spurious alarm.
-//
-// A Calibrator allocates nothing per update and is not safe for concurrent
-// use. Its State round-trips exactly: a restored calibrator continues with
-// the very same values.
 package calibrate
 
 import (
@@ -272,8 +250,8 @@ func (c *Calibrator) fit() {
 
 func clamp01(p float64) float64 { return min(max(p, 0), 1) }
 
-// lowerBound returns the first index i with s[i] >= x. The loop is
-// branch-free (conditional moves): scores are random, branches mispredict.
+// lowerBound returns the first index i with s[i] >= x. The loop runs a
+// fixed number of steps for a given length, whatever x.
 func lowerBound(s []float64, x float64) int {
 	if len(s) == 0 {
 		return 0

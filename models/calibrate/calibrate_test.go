@@ -173,3 +173,20 @@ func BenchmarkUpdate(b *testing.B) {
 		i++
 	}
 }
+
+// TestConstantScoresAreNeutral: a detector whose raw score never changes
+// (a perfectly steady machine) must not look anomalous on that score.
+func TestConstantScoresAreNeutral(t *testing.T) {
+	c := New(Options{})
+	for range 3000 {
+		if p := c.Update(0.25); p > 0.51 {
+			t.Fatalf("constant score calibrated to %v", p)
+		}
+	}
+	if p := c.Prob(0.25); math.Abs(p-0.5) > 0.01 {
+		t.Fatalf("constant score calibrated to %v, want about 0.5", p)
+	}
+	if p := c.Prob(0.2); p > 0.01 {
+		t.Fatalf("a lower score calibrated to %v", p)
+	}
+}

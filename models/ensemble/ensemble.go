@@ -58,11 +58,14 @@ type Detector struct {
 	opt      Options
 	children []Child
 	cal      *calibrate.Calibrator
+	last     []float64 // children's latest scores, for Contributions
+	scratch  []float64 // one child's contributions
 }
 
 var (
 	_ models.Detector    = (*Detector)(nil)
 	_ models.Snapshotter = (*Detector)(nil)
+	_ models.Explainer   = (*Detector)(nil)
 )
 
 // ErrNoRestore is returned by UnmarshalSnapshot when Options.Restore is nil.
@@ -77,7 +80,7 @@ func New(children []models.Detector, opt Options) (*Detector, error) {
 		opt.Combine = Mean
 	}
 	opt.Calibration = opt.Calibration.WithDefaults()
-	d := &Detector{opt: opt, cal: calibrate.New(opt.Calibration)}
+	d := &Detector{opt: opt, cal: calibrate.New(opt.Calibration), last: make([]float64, len(children))}
 	for i, c := range children {
 		s, ok := c.(Child)
 		if !ok {
@@ -131,8 +134,9 @@ func (d *Detector) finish(acc float64) float64 {
 func (d *Detector) Update(x []float64) float64 {
 	acc := 0.0
 	learned := d.Samples()
-	for _, c := range d.children {
-		acc = d.combine(acc, c.Update(x))
+	for i, c := range d.children {
+		d.last[i] = c.Update(x)
+		acc = d.combine(acc, d.last[i])
 	}
 	if d.Samples() == learned {
 		// Nothing was learned (every feature missing): observe nothing.
@@ -144,8 +148,51 @@ func (d *Detector) Update(x []float64) float64 {
 // Score scores x without learning it.
 func (d *Detector) Score(x []float64) float64 {
 	acc := 0.0
-	for _, c := range d.children {
-		acc = d.combine(acc, c.Score(x))
+	for i, c := range d.children {
+		d.last[i] = c.Score(x)
+		acc = d.combine(acc, d.last[i])
 	}
 	return d.cal.Prob(d.finish(acc))
+}
+
+// Contributions writes each feature's share of the latest score: the
+// children that can explain themselves, weighted by their latest scores
+// (with Max, only the highest-scoring one).
+func (d *Detector) Contributions(dst []float64) {
+	clear(dst)
+	if cap(d.scratch) < len(dst) {
+		d.scratch = make([]float64, len(dst))
+	}
+	tmp := d.scratch[:len(dst)]
+	best := -1.0
+	for i, c := range d.children {
+		e, ok := c.(models.Explainer)
+		if !ok || d.last[i] <= 0 {
+			continue
+		}
+		w := d.last[i]
+		if d.opt.Combine == Max {
+			if w <= best {
+				continue
+			}
+			best = w
+			clear(dst)
+			w = 1
+		}
+		e.Contributions(tmp)
+		for j, v := range tmp {
+			if v > 0 { // a child's NaN or negative share is ignored
+				dst[j] += w * v
+			}
+		}
+	}
+	var sum float64
+	for _, v := range dst {
+		sum += v
+	}
+	if sum > 0 {
+		for j := range dst {
+			dst[j] /= sum
+		}
+	}
 }

@@ -104,3 +104,26 @@ func Example() {
 	// typical is low: true
 	// outlier is high: true
 }
+
+func TestContributionsFollowTheChildren(t *testing.T) {
+	for _, c := range []ensemble.Combine{ensemble.Mean, ensemble.Max} {
+		b, _ := baseline.New(3, baseline.Options{})
+		h, _ := hst.New(3, hst.Options{Seed: 1})
+		d, err := ensemble.New([]models.Detector{b, h}, ensemble.Options{Combine: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs := modeltest.Stream(1, 2001, 3)
+		for _, x := range xs[:2000] {
+			d.Update(x)
+		}
+		x := xs[2000]
+		x[2] += 500
+		d.Score(x)
+		got := make([]float64, 3)
+		d.Contributions(got)
+		if got[2] < 0.9 || got[0] < 0 || got[1] < 0 {
+			t.Errorf("combine %d: contributions %v, want feature 2 dominant", c, got)
+		}
+	}
+}

@@ -67,5 +67,6 @@ func (d *Detector) UnmarshalSnapshot(b []byte) error {
 	d.opt.Combine = Combine(s.Combine)
 	d.opt.Calibration = cal.Options()
 	d.children, d.cal = children, cal
+	d.last = make([]float64, len(children))
 	return nil
 }

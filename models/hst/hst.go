@@ -1,48 +1,7 @@
-// Package hst is a streaming Half-Space Trees detector: Tan, Ting and Liu,
-// "Fast Anomaly Detection for Streaming Data", IJCAI 2011.
-//
-// # Model
-//
-// Each of Trees trees splits a random work space in halves, down to Depth
-// levels, choosing the feature of every node at random. A node counts the
-// points that reached it in two consecutive windows of Window points: the
-// reference mass r (the last complete window) and the latest mass l (the
-// window being filled). When a window completes, l becomes r. A point's
-// mass score is Σ r·2^k over trees, taken at the first node on its path
-// whose r is at most SizeLimit (or the deepest node): anomalies fall in
-// regions that held little mass. The raw score -ln(1 + mass/Trees) goes
-// through models/calibrate.
-//
-// The paper's window is 250 points with SizeLimit 0.1·Window; the defaults
-// here are 1000 and 0.05·Window, which on machine-like signals with slow
-// components (see models/catalog's injected-anomaly test) raise the AUC
-// from about 0.67 to 0.8: a longer warm-up sees more of each feature's
-// range, and finer mass cells separate short anomalies.
-//
-// # Work space
-//
-// The first Window points are buffered; their per-feature minimum and
-// maximum fix the work space, as in the paper: per tree and feature a
-// random s in [0, 1] of the observed range, widened to s ± 2·max(s, 1-s).
-// The buffered points then form the first reference window. Until then
-// every score is 0.
-//
-// # Memory
-//
-// Trees are materialized lazily: a node gets its two children only once
-// SizeLimit points of a window reached it, and a subtree whose masses all
-// fell to zero is returned to a free list. A node's feature is a hash of
-// the tree's seed and the node's position, so a regrown node splits as
-// before. Nodes are 12 bytes; the pool is capped at MaxNodes.
-//
-// A walk down a tree is a chain of dependent loads; four trees walk
-// interleaved so that the CPU overlaps their cache misses.
-//
-// Split features of a node that are missing (NaN or ±Inf) stop the point
-// there: it is scored at that node and learned no deeper.
 package hst
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -71,6 +30,9 @@ const (
 	maxDepth  = 30
 	maxWindow = math.MaxUint16
 	maxNodes  = 1 << 22
+	// maxBytes bounds what New may allocate, so that options from an
+	// untrusted snapshot cannot exhaust memory.
+	maxBytes = 256 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -113,10 +75,14 @@ type Detector struct {
 	dim    int
 	growAt uint16
 
-	// Warm-up: the first Window vectors, and the per-feature range.
-	warm     []float64
-	warmN    int
-	min, max []float64
+	// The latest Window vectors (missing features as NaN), oldest at
+	// rhead once full: the warm-up buffer, and what a rebuild learns from.
+	recent   []float64
+	rhead    int
+	rfill    int
+	min, max []float64 // per-feature range the work space was built from
+	outN     int       // points of the latest window outside that range
+	builds   uint64    // work spaces built so far
 
 	seeds  []uint64  // per tree, for split features
 	lo, hi []float64 // per tree × feature: the work space
@@ -126,6 +92,8 @@ type Detector struct {
 
 	bounds  []float64 // scratch: lo and hi of each lane's path, 2×dim×lanes
 	xv      []float64 // scratch: a short input padded to dim
+	last    []float64 // the latest scored vector, for Contributions
+	scored  bool
 	cal     *calibrate.Calibrator
 	samples uint64
 	missing uint64
@@ -134,6 +102,7 @@ type Detector struct {
 var (
 	_ models.Detector    = (*Detector)(nil)
 	_ models.Snapshotter = (*Detector)(nil)
+	_ models.Explainer   = (*Detector)(nil)
 )
 
 // New returns a Half-Space Trees detector for vectors of dim features.
@@ -142,16 +111,21 @@ func New(dim int, opt Options) (*Detector, error) {
 		return nil, errDim(dim)
 	}
 	opt = opt.withDefaults()
+	if need := 8*opt.Window*dim + 16*opt.Trees*dim + 12*opt.MaxNodes; need > maxBytes {
+		return nil, fmt.Errorf("hst: %d trees × %d features, window %d, %d nodes need %d MiB, limit %d",
+			opt.Trees, dim, opt.Window, opt.MaxNodes, need>>20, maxBytes>>20)
+	}
 	d := &Detector{
 		opt:    opt,
 		dim:    dim,
 		growAt: uint16(max(1, opt.SizeLimit)),
-		warm:   make([]float64, opt.Window*dim),
+		recent: make([]float64, opt.Window*dim),
 		min:    make([]float64, dim),
 		max:    make([]float64, dim),
 		free:   -1,
 		bounds: make([]float64, 2*dim*lanes),
 		xv:     make([]float64, dim),
+		last:   make([]float64, dim),
 		cal:    calibrate.New(opt.Calibration),
 	}
 	for i := range dim {
@@ -206,21 +180,83 @@ func (d *Detector) Update(x []float64) float64 {
 		return d.Score(x)
 	}
 	d.samples++
+	x = d.dense(x)
+	d.remember(x)
 	if d.lo == nil {
-		d.addWarm(x)
+		if d.rfill == d.opt.Window {
+			d.build()
+		}
 		return 0
 	}
-	p := d.cal.Update(d.raw(d.forest(d.dense(x), true)))
+	d.keep(x)
+	p := d.cal.Update(d.raw(d.forest(x, true)))
+	if d.outside(x) {
+		d.outN++
+	}
 	d.endPoint()
 	return p
 }
 
 // Score scores x without learning it.
 func (d *Detector) Score(x []float64) float64 {
+	d.scored = false
 	if d.lo == nil || d.present(x) == 0 {
 		return 0
 	}
-	return d.cal.Prob(d.raw(d.forest(d.dense(x), false)))
+	x = d.dense(x)
+	d.keep(x)
+	return d.cal.Prob(d.raw(d.forest(x, false)))
+}
+
+func (d *Detector) keep(x []float64) {
+	copy(d.last, x)
+	d.scored = true
+}
+
+// Contributions writes each feature's share of the latest score: along
+// the path each tree scored the vector on, a split that kept less than half
+// of the reference mass credits its feature with the bits of surprise,
+// log2(r/r_child) - 1. It is computed on demand against the current forest.
+func (d *Detector) Contributions(dst []float64) {
+	clear(dst)
+	if !d.scored || d.lo == nil {
+		return
+	}
+	limit := uint16(d.opt.SizeLimit)
+	b := d.bounds[:2*d.dim]
+	var sum float64
+	for t := range d.opt.Trees {
+		copy(b[:d.dim], d.lo[t*d.dim:(t+1)*d.dim])
+		copy(b[d.dim:], d.hi[t*d.dim:(t+1)*d.dim])
+		i := int32(t)
+		for k := 0; k < d.opt.Depth; k++ {
+			n := d.nodes[i]
+			v := d.last[n.q]
+			if n.r <= limit || n.child == 0 || !finite(v) {
+				break
+			}
+			q := int(n.q)
+			mid := 0.5 * (b[q] + b[d.dim+q])
+			c := n.child
+			if v >= mid {
+				b[q], c = mid, c+1
+			} else {
+				b[d.dim+q] = mid
+			}
+			// Bits of surprise beyond a fair halving: log2(r / r_child) - 1.
+			cut := math.Log2(float64(n.r)/max(float64(d.nodes[c].r), 0.5)) - 1
+			if q < len(dst) && cut > 0 {
+				dst[q] += cut
+				sum += cut
+			}
+			i = c
+		}
+	}
+	if sum > 0 {
+		for q := range dst {
+			dst[q] /= sum
+		}
+	}
 }
 
 // dense returns x if it has dim features, else a copy in scratch padded
@@ -378,6 +414,16 @@ func (d *Detector) endPoint() {
 		return
 	}
 	d.inWin = 0
+	if 2*d.outN >= d.opt.Window {
+		// Half a window outside the work space: the data moved on.
+		d.rebuild()
+		return
+	}
+	d.outN = 0
+	d.swapAll()
+}
+
+func (d *Detector) swapAll() {
 	for t := range d.opt.Trees {
 		d.swap(int32(t))
 	}
@@ -413,36 +459,54 @@ func (d *Detector) release(c int32) {
 	d.free = c
 }
 
-// addWarm buffers a warm-up vector; the Window-th builds the forest.
-func (d *Detector) addWarm(x []float64) {
-	row := d.warm[d.warmN*d.dim : (d.warmN+1)*d.dim]
-	for i := range row {
-		v := value(x, i)
-		row[i] = v
-		if finite(v) {
-			d.min[i] = min(d.min[i], v)
-			d.max[i] = max(d.max[i], v)
-		}
+// remember keeps x, of dim features, in the ring of the latest window,
+// and during warm-up widens the observed range.
+func (d *Detector) remember(x []float64) {
+	copy(d.recent[d.rhead*d.dim:(d.rhead+1)*d.dim], x)
+	d.rhead++
+	if d.rhead == d.opt.Window {
+		d.rhead = 0
 	}
-	d.warmN++
-	if d.warmN == d.opt.Window {
-		d.build()
+	d.rfill = min(d.rfill+1, d.opt.Window)
+	if d.lo == nil {
+		for i, v := range x {
+			if finite(v) {
+				d.min[i] = min(d.min[i], v)
+				d.max[i] = max(d.max[i], v)
+			}
+		}
 	}
 }
 
-// build fixes the work space from the warm-up range, then learns the
-// buffered vectors as the first window.
+// outside reports whether a present feature of x lies beyond the range the
+// work space was built from by more than half that range.
+func (d *Detector) outside(x []float64) bool {
+	for q, v := range x {
+		span := d.max[q] - d.min[q]
+		if finite(v) && (v < d.min[q]-span/2 || v > d.max[q]+span/2) {
+			return true
+		}
+	}
+	return false
+}
+
+// build fixes the work space from the observed range, as in the paper,
+// then learns the latest window (oldest first) as the reference window.
 func (d *Detector) build() {
 	const far = 1e150 // keeps the widened work space finite
-	r := rand.New(rand.NewPCG(d.opt.Seed, 0xda3e39cb94b95bdb))
-	d.lo = make([]float64, d.opt.Trees*d.dim)
-	d.hi = make([]float64, d.opt.Trees*d.dim)
+	d.builds++
+	r := rand.New(rand.NewPCG(d.opt.Seed, 0xda3e39cb94b95bdb^d.builds))
+	if d.lo == nil {
+		d.lo = make([]float64, d.opt.Trees*d.dim)
+		d.hi = make([]float64, d.opt.Trees*d.dim)
+	}
 	for q := range d.dim {
 		lo, hi := d.min[q], d.max[q]
 		if !(lo <= hi) {
 			lo, hi = 0, 1 // never observed
 		}
 		lo, hi = min(max(lo, -far), far), min(max(hi, -far), far)
+		d.min[q], d.max[q] = lo, hi
 		span := max(hi-lo, 1e-3*(1+max(math.Abs(lo), math.Abs(hi))))
 		for t := range d.opt.Trees {
 			s := r.Float64()
@@ -451,13 +515,37 @@ func (d *Detector) build() {
 			d.hi[t*d.dim+q] = lo + (s+w)*span
 		}
 	}
-	d.nodes = make([]node, d.opt.Trees, min(d.opt.MaxNodes, d.opt.Trees*64))
+	if d.nodes == nil {
+		d.nodes = make([]node, d.opt.Trees, min(d.opt.MaxNodes, d.opt.Trees*64))
+	}
+	d.nodes, d.free = d.nodes[:d.opt.Trees], -1
 	for t := range d.nodes {
-		d.nodes[t].q = d.feature(t, 1)
+		d.nodes[t] = node{q: d.feature(t, 1)}
 	}
-	for j := range d.warmN {
-		d.forest(d.warm[j*d.dim:(j+1)*d.dim], true)
-		d.endPoint()
+	for j := range d.rfill {
+		k := (d.rhead + j) % d.opt.Window
+		if d.rfill < d.opt.Window {
+			k = j
+		}
+		d.forest(d.recent[k*d.dim:(k+1)*d.dim], true)
 	}
-	d.warm, d.warmN = nil, 0
+	d.inWin, d.outN = 0, 0
+	d.swapAll()
+}
+
+// rebuild starts a new work space from the range of the latest window,
+// when the data has left the old one.
+func (d *Detector) rebuild() {
+	for q := range d.dim {
+		d.min[q], d.max[q] = math.Inf(1), math.Inf(-1)
+	}
+	for j := range d.rfill {
+		for q, v := range d.recent[j*d.dim : (j+1)*d.dim] {
+			if finite(v) {
+				d.min[q] = min(d.min[q], v)
+				d.max[q] = max(d.max[q], v)
+			}
+		}
+	}
+	d.build()
 }

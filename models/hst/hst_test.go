@@ -2,6 +2,7 @@ package hst_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -112,4 +113,56 @@ func Example() {
 	// Output:
 	// typical is low: true
 	// outlier: 1.00
+}
+
+// TestWorkSpaceFollowsTheData starts a machine idle (constant readings,
+// which fix a tiny work space), then runs it: the forest must rebuild its
+// work space and again tell a typical running point from an outlier.
+func TestWorkSpaceFollowsTheData(t *testing.T) {
+	const dim = 3
+	d, err := hst.New(dim, hst.Options{Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1500 {
+		d.Update([]float64{20, 0, 1}) // idle
+	}
+	running := modeltest.Stream(6, 6001, dim)
+	for _, x := range running[:6000] {
+		d.Update(x)
+	}
+	typical := running[6000]
+	if p := d.Score(typical); p > 0.9 {
+		t.Errorf("typical running point scored %.3f", p)
+	}
+	out := slices.Clone(typical)
+	out[1] += 40 // about 16 to 80 standard deviations of that feature
+	if p := d.Score(out); p < 0.95 {
+		t.Errorf("outlier while running scored %.3f, want > 0.95", p)
+	}
+}
+
+func TestNewRefusesHugeForests(t *testing.T) {
+	if _, err := hst.New(60000, hst.Options{Window: 60000}); err == nil {
+		t.Fatal("a forest needing tens of GiB was accepted")
+	}
+}
+
+func TestContributionsPointAtTheBrokenFeature(t *testing.T) {
+	d, err := hst.New(4, hst.Options{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := modeltest.Stream(1, 3001, 4)
+	for _, x := range xs[:3000] {
+		d.Update(x)
+	}
+	x := xs[3000]
+	x[2] += 30
+	d.Score(x)
+	c := make([]float64, 4)
+	d.Contributions(c)
+	if c[2] < 0.6 {
+		t.Fatalf("contributions %v, want feature 2 dominant", c)
+	}
 }

@@ -20,7 +20,7 @@ type state struct {
 	Seed      uint64          `cbor:"7,keyasint"`
 	Min       []float64       `cbor:"8,keyasint"`
 	Max       []float64       `cbor:"9,keyasint"`
-	Warm      []float64       `cbor:"10,keyasint"` // warm-up vectors, missing as NaN
+	Recent    []float64       `cbor:"10,keyasint"` // latest window, oldest first; missing as NaN
 	Seeds     []uint64        `cbor:"11,keyasint"`
 	Lo        []float64       `cbor:"12,keyasint"`
 	Hi        []float64       `cbor:"13,keyasint"`
@@ -33,6 +33,8 @@ type state struct {
 	Samples   uint64          `cbor:"20,keyasint"`
 	Missing   uint64          `cbor:"21,keyasint"`
 	Cal       calibrate.State `cbor:"22,keyasint"`
+	OutN      int             `cbor:"23,keyasint"`
+	Builds    uint64          `cbor:"24,keyasint"`
 }
 
 func errDim(dim int) error {
@@ -48,8 +50,13 @@ func (d *Detector) MarshalSnapshot() ([]byte, error) {
 		Free: d.free, InWin: d.inWin, Samples: d.samples, Missing: d.missing,
 		Cal: d.cal.State(),
 	}
-	if d.warm != nil {
-		s.Warm = d.warm[:d.warmN*d.dim]
+	s.OutN, s.Builds = d.outN, d.builds
+	if d.rfill < d.opt.Window {
+		s.Recent = d.recent[:d.rfill*d.dim]
+	} else {
+		s.Recent = make([]float64, 0, len(d.recent))
+		s.Recent = append(s.Recent, d.recent[d.rhead*d.dim:]...)
+		s.Recent = append(s.Recent, d.recent[:d.rhead*d.dim]...)
 	}
 	s.Child = make([]int32, len(d.nodes))
 	s.R = make([]uint16, len(d.nodes))
@@ -106,19 +113,27 @@ func fromState(s *state) (*Detector, error) {
 	copy(d.min, s.Min)
 	copy(d.max, s.Max)
 	d.cal, d.samples, d.missing = cal, s.Samples, s.Missing
+	if len(s.Recent)%dim != 0 || len(s.Recent)/dim > opt.Window {
+		return nil, fmt.Errorf("latest window of %d values", len(s.Recent))
+	}
+	d.rfill = len(s.Recent) / dim
+	d.rhead = d.rfill % opt.Window
+	copy(d.recent, s.Recent)
 	if len(s.Lo) == 0 {
 		// Still warming up.
-		if len(s.Warm)%dim != 0 || len(s.Warm)/dim >= opt.Window || len(s.Hi)+len(s.Child)+len(s.R)+len(s.L)+len(s.Q) != 0 ||
-			s.Free != -1 || s.InWin != 0 {
+		if d.rfill >= opt.Window || len(s.Hi)+len(s.Child)+len(s.R)+len(s.L)+len(s.Q) != 0 ||
+			s.Free != -1 || s.InWin != 0 || s.OutN != 0 || s.Builds != 0 {
 			return nil, fmt.Errorf("inconsistent warm-up state")
 		}
-		d.warmN = len(s.Warm) / dim
-		copy(d.warm, s.Warm)
 		return d, nil
 	}
-	d.warm = nil
+	for q := range dim {
+		if !finite(s.Min[q]) || !finite(s.Max[q]) || s.Min[q] > s.Max[q] {
+			return nil, fmt.Errorf("bad range of feature %d", q)
+		}
+	}
 	n := len(s.Child)
-	if len(s.Warm) != 0 || len(s.Lo) != opt.Trees*dim || len(s.Hi) != len(s.Lo) ||
+	if d.rfill != opt.Window || s.Builds == 0 || s.OutN < 0 || s.OutN > s.InWin || len(s.Lo) != opt.Trees*dim || len(s.Hi) != len(s.Lo) ||
 		len(s.R) != n || len(s.L) != n || len(s.Q) != n || n < opt.Trees || n > opt.MaxNodes || (n-opt.Trees)%2 != 0 {
 		return nil, fmt.Errorf("inconsistent forest arrays")
 	}
@@ -138,7 +153,7 @@ func fromState(s *state) (*Detector, error) {
 		}
 		d.nodes[i] = node{child: s.Child[i], r: s.R[i], l: s.L[i], q: s.Q[i]}
 	}
-	d.free, d.inWin = s.Free, s.InWin
+	d.free, d.inWin, d.outN, d.builds = s.Free, s.InWin, s.OutN, s.Builds
 	if err := d.checkForest(); err != nil {
 		return nil, err
 	}

@@ -271,6 +271,15 @@ func Run(t *testing.T, newDetector New) {
 			if p := d.Score(out); p <= 0.9 {
 				t.Errorf("dim %d: gross outlier scored %.4f, want > 0.9", dim, p)
 			}
+			if e, ok := d.(models.Explainer); ok {
+				c := make([]float64, dim)
+				e.Contributions(c)
+				for j, v := range c {
+					if !(v >= 0) || math.IsInf(v, 0) {
+						t.Errorf("dim %d: contribution %d of the outlier is %v, want finite and non-negative", dim, j, v)
+					}
+				}
+			}
 		}
 	})
 }

@@ -1,40 +1,7 @@
-// Package rrcf is a streaming Robust Random Cut Forest: Guha, Mishra, Roy
-// and Schrijvers, "Robust Random Cut Forest Based Anomaly Detection on
-// Streams", ICML 2016.
-//
-// # Model
-//
-// Each of Trees trees holds a sample of at most Samples points and is the
-// random cut tree of that sample: a cut picks a dimension with probability
-// proportional to the sample's extent along it, and a uniform value within.
-// Points are inserted and deleted incrementally, as in the paper, so a
-// tree always has the distribution of a tree built from scratch.
-//
-// The sample is a time-decayed reservoir (as in Amazon's random cut forest
-// library): a point gets the priority -λ·t + ln(-ln U) and each tree keeps
-// the Samples lowest, so recent points are favoured with a horizon of about
-// 1/λ points (default λ = 1/(10·Samples)).
-//
-// # Score
-//
-// The raw score of x is its collusive displacement (CoDisp), averaged over
-// trees: how many points would move in the tree if x were inserted,
-// relative to the size of the group x hides in. It is computed in
-// expectation over where the insertion would cut, from the bounding boxes
-// along x's path, so scoring consumes no randomness and changes nothing.
-// It goes through models/calibrate. Until the first Samples points are in,
-// every score is 0.
-//
-// # Shingles
-//
-// A point is the concatenation of the last Shingle vectors (default 8 for a
-// single signal, 1 otherwise), which lets the forest see shapes in time.
-// A missing feature (NaN or ±Inf) is replaced by its last observed value
-// (the missing value itself is never learned) and counted; a vector with
-// every feature missing is skipped.
 package rrcf
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -63,6 +30,9 @@ const (
 	maxTrees   = 1 << 9
 	maxSamples = 1 << 12
 	maxPoint   = 1 << 10 // dimension × shingle
+	// maxBytes bounds what a forest may allocate, so that options from an
+	// untrusted snapshot cannot exhaust memory.
+	maxBytes = 256 << 20
 )
 
 func (o Options) withDefaults(dim int) Options {
@@ -117,11 +87,13 @@ type Detector struct {
 	cal     *calibrate.Calibrator
 	samples uint64
 	missing uint64
+	scored  bool // d.cur holds the latest scored point, for Contributions
 }
 
 var (
 	_ models.Detector    = (*Detector)(nil)
 	_ models.Snapshotter = (*Detector)(nil)
+	_ models.Explainer   = (*Detector)(nil)
 )
 
 // New returns a Robust Random Cut Forest for vectors of dim features.
@@ -130,7 +102,13 @@ func New(dim int, opt Options) (*Detector, error) {
 		return nil, errDim(dim)
 	}
 	opt = opt.withDefaults(dim)
-	d := &Detector{opt: opt, dim: dim, ds: dim * opt.Shingle}
+	ds := dim * opt.Shingle
+	// Per tree: nodes with boxes, then the point store at its fullest.
+	if need := opt.Trees*(2*opt.Samples-1)*(32+16*ds) + opt.Trees*opt.Samples*8*ds; need > maxBytes {
+		return nil, fmt.Errorf("rrcf: %d trees × %d samples of %d values need %d MiB, limit %d",
+			opt.Trees, opt.Samples, ds, need>>20, maxBytes>>20)
+	}
+	d := &Detector{opt: opt, dim: dim, ds: ds}
 	d.ring = make([]float64, d.ds)
 	d.last = make([]float64, dim)
 	d.seen = make([]bool, dim)
@@ -226,9 +204,11 @@ func (d *Detector) Update(x []float64) float64 {
 		return 0
 	}
 	p := 0.0
+	d.scored = false
 	if d.point() {
 		if d.seq >= uint64(d.opt.Samples) {
 			p = d.cal.Update(d.raw())
+			d.scored = true
 		}
 		d.learn()
 	}
@@ -244,17 +224,46 @@ func (d *Detector) Update(x []float64) float64 {
 
 // Score scores x without learning it.
 func (d *Detector) Score(x []float64) float64 {
+	d.scored = false
 	if d.impute(x) == 0 || d.seq < uint64(d.opt.Samples) || !d.point() {
 		return 0
 	}
+	d.scored = true
 	return d.cal.Prob(d.raw())
+}
+
+// Contributions writes each feature's share of the latest score: where,
+// along the cuts that would isolate the point, it lies outside the boxes
+// of its neighbours (summed over the shingle's time steps). It is
+// computed on demand against the current forest, and allocates.
+func (d *Detector) Contributions(dst []float64) {
+	clear(dst)
+	if !d.scored {
+		return
+	}
+	attr := make([]float64, d.ds)
+	for i := range d.trees {
+		d.codisp(&d.trees[i], d.cur, attr)
+	}
+	var sum float64
+	for k, v := range attr {
+		if i := k % d.dim; i < len(dst) {
+			dst[i] += v
+			sum += v
+		}
+	}
+	if sum > 0 {
+		for i := range dst {
+			dst[i] /= sum
+		}
+	}
 }
 
 // raw is the mean expected CoDisp of d.cur over trees.
 func (d *Detector) raw() float64 {
 	var s float64
 	for i := range d.trees {
-		s += d.codisp(&d.trees[i], d.cur)
+		s += d.codisp(&d.trees[i], d.cur, nil)
 	}
 	return s / float64(len(d.trees))
 }

@@ -123,3 +123,28 @@ func Example() {
 	// typical is low: true
 	// spike: 1.00
 }
+
+func TestContributionsPointAtTheBrokenFeature(t *testing.T) {
+	d, err := rrcf.New(4, rrcf.Options{Trees: 20, Samples: 128, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := modeltest.Stream(1, 1501, 4)
+	for _, x := range xs[:1500] {
+		d.Update(x)
+	}
+	x := xs[1500]
+	x[3] += 100
+	d.Score(x)
+	c := make([]float64, 4)
+	d.Contributions(c)
+	if c[3] < 0.8 {
+		t.Fatalf("contributions %v, want feature 3 dominant", c)
+	}
+}
+
+func TestNewRefusesHugeForests(t *testing.T) {
+	if _, err := rrcf.New(1000, rrcf.Options{Trees: 500, Samples: 4000}); err == nil {
+		t.Fatal("a forest needing terabytes was accepted")
+	}
+}

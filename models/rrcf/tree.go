@@ -228,7 +228,11 @@ func (d *Detector) remove(t *tree, s sample) {
 // Boxes nest, so p lies inside the boxes of a top part of its path (no cut
 // can separate it there) and outside those below; only the latter, usually
 // a few nodes above the leaf, need their boxes read.
-func (d *Detector) codisp(t *tree, p []float64) float64 {
+//
+// With attr non-nil (len = point dimension), each separating node's share
+// of the result is also added to attr, split over dimensions in proportion
+// to how far p lies outside the box along each.
+func (d *Detector) codisp(t *tree, p []float64, attr []float64) float64 {
 	if t.root < 0 {
 		return 0
 	}
@@ -265,8 +269,14 @@ func (d *Detector) codisp(t *tree, p []float64) float64 {
 		n := path[j]
 		lo, hi := d.bounds(t, n)
 		prob := out[j] / extent(lo, hi, p)
-		exp += stay * prob * max(float64(t.nodes[n].mass), above[j])
+		w := stay * prob * max(float64(t.nodes[n].mass), above[j])
+		exp += w
 		stay *= 1 - prob
+		if attr != nil {
+			for k, l := range lo {
+				attr[k] += w * (max(l-p[k], 0) + max(p[k]-hi[k], 0)) / out[j]
+			}
+		}
 	}
 	// With p inside every box it duplicates its leaf's point and joins it.
 	return exp + stay*ratio

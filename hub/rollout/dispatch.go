@@ -1,0 +1,177 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"millwright/hub/store"
+	"millwright/wire"
+)
+
+// Publisher sends a payload to an MQTT topic. Publish returns once the
+// message is handed over (QoS 1: the broker holds it); an error means it
+// was not, and the dispatcher tries again later.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+}
+
+// DispatcherOptions configure NewDispatcher. Store and Publisher are required.
+type DispatcherOptions struct {
+	Store     *store.Store
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Every is how often due commands are looked for (and so how soon a
+	// returning gateway's birth releases its queue); default 1s.
+	Every time.Duration
+	// ResendAfter is how long a sent command waits for its answer before
+	// it is sent again; default 1m. Agents answer a repeated id again
+	// without running it twice.
+	ResendAfter time.Duration
+	Now         func() time.Time
+	Sender      string // envelope sender; default "millwright-hub"
+}
+
+// Dispatcher delivers the commands queued in the store to their gateways:
+// at once when the gateway is online, otherwise after its next birth, and
+// again when unanswered for ResendAfter or when the gateway is reborn
+// before answering.
+type Dispatcher struct {
+	o    DispatcherOptions
+	log  *slog.Logger
+	kick chan struct{}
+	seq  uint64
+}
+
+// NewDispatcher checks opts and fills the defaults.
+func NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
+	if o.Store == nil || o.Publisher == nil {
+		return nil, errors.New("rollout dispatcher: store and publisher are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Every <= 0 {
+		o.Every = time.Second
+	}
+	if o.ResendAfter <= 0 {
+		o.ResendAfter = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sender == "" {
+		o.Sender = "millwright-hub"
+	}
+	return &Dispatcher{o: o, log: o.Logger, kick: make(chan struct{}, 1), seq: uint64(o.Now().UnixNano())}, nil
+}
+
+// Kick asks for a pass now (e.g. after a command was queued).
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.o.Every)
+	defer t.Stop()
+	for {
+		if _, err := d.Flush(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("command dispatch", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-d.kick:
+		}
+	}
+}
+
+// Flush sends every due command once and returns how many were sent.
+func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
+	now := d.o.Now()
+	due, err := d.o.Store.DueCommands(ctx, now, d.o.ResendAfter)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for i := range due {
+		c := &due[i]
+		// The envelope is fresh on every attempt; the id stays, so the
+		// agent recognises a repeat.
+		d.seq++
+		c.Body.Env = wire.Envelope{Version: wire.Version, Sender: d.o.Sender, Seq: d.seq, Time: now.UnixNano()}
+		payload, err := wire.Marshal(&c.Body)
+		if err != nil {
+			return sent, fmt.Errorf("encode command %s: %w", c.ID, err)
+		}
+		if err := d.o.Publisher.Publish(ctx, wire.HubTopic(c.Gateway, wire.LeafCmd), 1, payload); err != nil {
+			return sent, fmt.Errorf("publish command %s: %w", c.ID, err)
+		}
+		if err := d.o.Store.MarkSent(ctx, c.ID, now); err != nil {
+			return sent, err
+		}
+		d.log.Info("command sent", "id", c.ID, "gateway", c.Gateway, "kind", c.Kind, "machine", c.Machine, "attempt", c.Attempts+1)
+		sent++
+	}
+	return sent, nil
+}
+
+// MQTTPublisher is a Publisher on its own paho client (the ingest's client
+// is private to it). It reconnects by itself.
+type MQTTPublisher struct {
+	c   paho.Client
+	url string
+}
+
+// NewMQTTPublisher builds a publisher for brokerURL; Connect starts it.
+func NewMQTTPublisher(brokerURL, clientID string, log *slog.Logger) *MQTTPublisher {
+	o := paho.NewClientOptions().AddBroker(brokerURL).SetClientID(clientID).SetCleanSession(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).SetKeepAlive(30 * time.Second).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("command publisher lost broker", "err", err) })
+	return &MQTTPublisher{c: paho.NewClient(o), url: brokerURL}
+}
+
+// Connect connects (and keeps reconnecting until Disconnect); it returns
+// once connected or when ctx ends.
+func (p *MQTTPublisher) Connect(ctx context.Context) error {
+	tok := p.c.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("command publisher connect %s: %w", p.url, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Publish sends payload and waits for the broker's PUBACK (QoS 1) or ctx.
+func (p *MQTTPublisher) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	if !p.c.IsConnectionOpen() {
+		return errors.New("command publisher not connected")
+	}
+	tok := p.c.Publish(topic, qos, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Disconnect closes the connection.
+func (p *MQTTPublisher) Disconnect() { p.c.Disconnect(250) }
