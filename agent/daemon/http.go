@@ -46,8 +46,9 @@ var (
 	descReadings  = prometheus.NewDesc("mw_agent_readings_ingested_total", "Sensor readings ingested.", nil, nil)
 	descIgnored   = prometheus.NewDesc("mw_agent_readings_ignored_total", "Readings of sensors outside a machine's learned set.", nil, nil)
 	descRejected  = prometheus.NewDesc("mw_agent_rejected_total", "Messages refused, by kind.", []string{"kind"}, nil)
-	descVectors   = prometheus.NewDesc("mw_agent_vectors_scored_total", "Feature vectors scored, per model.", nil, nil)
+	descVectors   = prometheus.NewDesc("mw_agent_vectors_scored_total", "Feature vectors scored (each by every model of its machine).", nil, nil)
 	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
+	descDrifts    = prometheus.NewDesc("mw_agent_drifts_total", "Drifts reported, and those not reported because of the per-machine rate limit.", []string{"outcome"}, nil)
 	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
 	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
 	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
@@ -59,7 +60,7 @@ var (
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
-		descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
+		descDrifts, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
 		ch <- d
 	}
 }
@@ -77,6 +78,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descIgnored, ps.Ignored)
 	counter(descVectors, ps.Vectors)
 	counter(descAlerts, ps.Alerts)
+	counter(descDrifts, ps.Drifts, "reported")
+	counter(descDrifts, ps.DriftsDropped, "rate_limited")
 	for _, k := range c.a.rejects.Snapshot() {
 		counter(descRejected, k.Count, k.Kind)
 	}

@@ -360,3 +360,7 @@ func (p *Pipeline) layout(m *machine, sensors []string) {
 		p.contrib = make([]float64, len(sensors))
 	}
 }
+
+// AlertOptions returns the alert options in force. Call it on the
+// pipeline's goroutine.
+func (p *Pipeline) AlertOptions() AlertOptions { return p.opts.Alert }

@@ -135,6 +135,9 @@ func badName(s string) bool {
 
 // appendEscaped appends s with a backslash before every byte of special.
 func appendEscaped(b []byte, s, special string) []byte {
+	if !strings.ContainsAny(s, special) {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		if strings.IndexByte(special, s[i]) >= 0 {
 			b = append(b, '\\')
