@@ -52,4 +52,3 @@ func run(ctx context.Context, args []string, log *slog.Logger, level *slog.Level
 	}
 	return fmt.Errorf("unknown command %q (known: run, replay)", cmd)
 }
-

@@ -3,6 +3,8 @@
 //
 //	hub [serve] [--config FILE] [--data DIR] [--http ADDR] [--mqtt ADDR]
 //	    [--broker URL] [--status-every DURATION]
+//	hub challenger --kind KIND (--target ASSET... | --type TYPE) [--hub URL]
+//	    [--snapshot FILE | --snapshot-id ID] [--set key=value...] [--name NAME]
 package main
 
 import (
@@ -35,10 +37,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "challenger" {
+		return runChallenger(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (want: serve)", args[0])
+		return fmt.Errorf("unknown command %q (want: serve, challenger)", args[0])
 	}
 	fs := flag.NewFlagSet("hub serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "YAML config `file` (defaults need none)")

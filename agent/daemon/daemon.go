@@ -10,6 +10,29 @@
 // metrics, save and publish every model's snapshot, flush the outbox (bounded
 // by FlushTimeout, even though ctx is done), publish a Death with reason
 // "shutdown", disconnect, close the outbox.
+//
+// # Models and commands
+//
+// Every machine's champion, learning twin, challengers and the champion pair
+// kept for rollback are saved to the state directory (package state) every
+// StateInterval, at shutdown, and right after every hub command that
+// changed them, so that a kill -9 loses neither a deploy nor a role. Hub
+// commands (wire.Command on the hub's cmd topic) are decoded on the MQTT
+// goroutine and handed to the pipeline goroutine, which applies them
+// between two vectors; each is answered with a wire.CommandAck through the
+// outbox. Drifts go through the outbox too.
+//
+// # Local outputs
+//
+// Alerts are also logged, published as JSON on LocalAlertTopic of the same
+// broker connection (not through the outbox: a local HMI gets them with the
+// hub down), and drive the optional AlarmOutput (a lamp), on while any
+// machine is in an alert episode.
+//
+// # Reload
+//
+// Reload applies a new configuration's alert options, intervals and log
+// level while running; other changes are logged as needing a restart.
 package daemon
 
 import (

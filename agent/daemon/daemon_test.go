@@ -229,10 +229,50 @@ func FuzzHubMessage(f *testing.F) {
 		}
 		before := a.rejects.Total()
 		a.onMessage(topic, b)
+		for len(a.cmds) > 0 { // what the loop does: apply and answer
+			a.command(<-a.cmds)
+		}
 		var probe wire.Ack
 		refused := a.rejects.Total() - before
 		if isAck && (wire.Unmarshal(b, &probe) != nil) != (refused == 1) {
 			t.Errorf("ack %x: refused %d times, decoder error %v", b, refused, wire.Unmarshal(b, &probe))
 		}
 	})
+}
+
+// A command's effect is on disk when it is acknowledged: a crash (no
+// shutdown, no periodic save) right after keeps it, with every role.
+func TestCommandSurvivesACrash(t *testing.T) {
+	dir := t.TempDir()
+	a := newAgent(t, Options{StateDir: dir, Learn: 1})
+	for i := range 50 {
+		tm := int64(i) * int64(time.Second)
+		p, _ := wire.Marshal(&wire.Telemetry{Machine: "m1", Readings: []wire.Reading{{Sensor: "a", Time: tm, Value: float64(i % 7)}, {Sensor: "b", Time: tm, Value: 1}}})
+		a.pl.Handle(wire.TelemetryTopic("gw1", "m1"), p, tm)
+	}
+	produced := a.ob.Stats().Produced
+	p, _ := wire.Marshal(&wire.Command{ID: "c1", Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: "hst", Name: "h1"})
+	a.onMessage(wire.HubTopic("gw1", wire.LeafCmd), p)
+	a.command(<-a.cmds)
+	if got := a.ob.Stats().Produced; got != produced+1 {
+		t.Fatalf("no command ack queued: produced %d -> %d", produced, got)
+	}
+	p, _ = wire.Marshal(&wire.Command{ID: "c2", Kind: wire.CmdDeploy, Machine: "m1", Model: "baseline", Settings: map[string]float64{"warmup": 5}})
+	a.onMessage(wire.HubTopic("gw1", wire.LeafCmd), p)
+	a.command(<-a.cmds)
+	a.closeResources() // kill -9: nothing else is saved
+
+	b := newAgent(t, Options{StateDir: dir})
+	var got []string
+	b.pl.Models(func(m pipeline.Model) {
+		r := m.Role + ":" + m.Name
+		if m.Previous {
+			r = "prev-" + r
+		}
+		got = append(got, r)
+	})
+	want := "champion:baseline twin:baseline-twin challenger:h1 prev-champion:baseline prev-twin:baseline-twin"
+	if strings.Join(got, " ") != want {
+		t.Errorf("models after a crash: %s, want %s", strings.Join(got, " "), want)
+	}
 }

@@ -13,7 +13,8 @@
 //
 //   - adxl345: <name>_x, <name>_y, <name>_z, the RMS acceleration in m/s²
 //     (mean removed, so gravity drops out) of every sample the FIFO gave
-//     over the interval. The FIFO is drained every 16 samples.
+//     over the interval. The FIFO is drained every 8 samples (2 ms at
+//     least), so the interval should span several shaft turns.
 //   - bme280: the names given to temperature (°C), pressure (Pa) and
 //     humidity (%RH).
 //   - ads1115: one reading per channel, in volts, amps (a clamp) or the
@@ -56,6 +57,9 @@ type Options struct {
 type Stats struct {
 	Messages uint64 // telemetry messages handed to the sink
 	Errors   uint64 // failed sensor reads
+	// Overruns counts accelerometer FIFO reads that found the FIFO full:
+	// samples were probably lost (poll faster or lower rate_hz).
+	Overruns uint64
 }
 
 // Input polls a machine's local sensors.
@@ -70,7 +74,8 @@ type Input struct {
 	alarmMu sync.Mutex
 	alarm   *gpioio.Alarm
 
-	messages, errors atomic.Uint64
+	running                    atomic.Bool
+	messages, errors, overruns atomic.Uint64
 }
 
 // ErrNoAlarm is returned by SetAlarm when no alarm output is configured
@@ -96,7 +101,7 @@ func New(cfg Config, opts Options) (*Input, error) {
 
 // Stats returns the counters so far.
 func (in *Input) Stats() Stats {
-	return Stats{Messages: in.messages.Load(), Errors: in.errors.Load()}
+	return Stats{Messages: in.messages.Load(), Errors: in.errors.Load(), Overruns: in.overruns.Load()}
 }
 
 // SetAlarm turns the configured alarm output on or off while Run runs.
@@ -117,9 +122,14 @@ type poller interface {
 	close() error
 }
 
-// Run opens the sensors, polls them until ctx ends, then closes them. It
-// returns an error only if a sensor cannot be opened.
+// Run opens the sensors, polls them until ctx ends, then closes them and
+// returns nil. It returns an error if a sensor cannot be opened, or if Run
+// is already running.
 func (in *Input) Run(ctx context.Context) error {
+	if !in.running.CompareAndSwap(false, true) {
+		return errors.New("localbus: Run is already running")
+	}
+	defer in.running.Store(false)
 	hw, err := in.open()
 	if err != nil {
 		return err

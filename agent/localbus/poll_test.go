@@ -89,3 +89,19 @@ func TestPollAllocs(t *testing.T) {
 		t.Errorf("%d messages in 100 drains of half an interval", in.Stats().Messages)
 	}
 }
+
+func TestPollOverrun(t *testing.T) {
+	in, p, clk := openEmulated(t, Sensor{Kind: KindADXL345, Interval: conf.Duration(time.Second)})
+	ap := p.(*adxlPoller)
+	ap.next = clk.Now().Add(ap.interval)
+	clk.advance(20 * time.Millisecond) // 16 samples at 800 Hz
+	ap.step(in)
+	if st := in.Stats(); st.Overruns != 0 {
+		t.Fatalf("overrun after 16 samples: %+v", st)
+	}
+	clk.advance(100 * time.Millisecond) // 80 samples: the FIFO holds 32
+	ap.step(in)
+	if st := in.Stats(); st.Overruns != 1 || ap.n != 16+32 {
+		t.Fatalf("after 80 samples: %+v, %d samples kept", st, ap.n)
+	}
+}

@@ -14,8 +14,9 @@ import (
 	"millwright/wire"
 )
 
-// adxlPoller drains an ADXL345's FIFO every 16 samples and reports the RMS
-// of each axis every interval.
+// adxlPoller drains an ADXL345's FIFO every 8 samples (a quarter of its
+// depth, so a goroutine delayed by three drain periods loses nothing) and
+// reports the RMS of each axis every interval.
 type adxlPoller struct {
 	dev      *adxl345.Dev
 	names    [3]string
@@ -34,7 +35,7 @@ func newADXLPoller(d *adxl345.Dev, s *Sensor) *adxlPoller {
 		dev:      d,
 		names:    [3]string{s.Name + "_x", s.Name + "_y", s.Name + "_z"},
 		interval: s.Interval.D(),
-		drain:    time.Duration(16 * float64(time.Second) / s.RateHz),
+		drain:    max(2*time.Millisecond, time.Duration(8*float64(time.Second)/s.RateHz)),
 		h:        health{name: s.Name},
 	}
 	p.tel.Readings = make([]wire.Reading, 0, 3)
@@ -59,6 +60,9 @@ func (p *adxlPoller) run(ctx context.Context, in *Input) error {
 func (p *adxlPoller) step(in *Input) {
 	err := p.dev.ReadFIFO(&p.frame)
 	p.h.report(in, err)
+	if p.frame.Full {
+		in.overruns.Add(1)
+	}
 	for _, s := range p.frame.Get() {
 		p.n++
 		for i, v := range [3]float64{s.X, s.Y, s.Z} {

@@ -11,8 +11,27 @@
 //
 // Each message then makes one feature vector: the latest value of every
 // sensor of the machine in sensor-name order, NaN for a sensor not heard
-// from yet. Every model of the machine scores and learns it (Update), which
-// allocates nothing in steady state.
+// from yet. Every model of the machine scores it, which allocates nothing in
+// steady state.
+//
+// # Roles
+//
+// Each machine has a champion, whose scores raise alerts; its learning twin,
+// which starts from the same state and keeps adapting on the same stream;
+// and up to MaxChallengers challengers scoring in shadow. At cold start (no
+// saved or deployed state) the champion learns during a warm-up of WarmUp
+// vectors: unconditionally for its first ScoreAfter vectors, then only from
+// vectors scoring below Alert.Clear, so that it never learns a developing
+// fault; then it is frozen (it scores without learning). The twin and the
+// challengers learn every vector except those the champion is alarming on.
+//
+// Command applies a hub command between two vectors, on the pipeline's
+// goroutine: deploy a snapshot (or a fresh model of a kind, tuned by
+// Settings) as champion or challenger, roll back to the champion a deploy
+// replaced, or remove a challenger. A deployed champion brings its own twin
+// (a second instance from the same snapshot) and is frozen at once when it
+// comes from a snapshot. A refused command returns a *Refused with the
+// reason and changes nothing.
 //
 // # Alerts
 //
@@ -21,15 +40,29 @@
 // machine was at least Cooldown ago (event time). The episode lasts until a
 // score falls below Clear (hysteresis); an episode raises one alert only.
 // The alert's Env.Time is the event time of the first vector of the run
-// over the threshold.
+// over the threshold. Its contributors are the model's own explanation
+// (models.Explainer) or else the features' robust z against running median
+// and mean absolute deviation (learned only from vectors the champion does
+// not alarm on); its Message quotes the recent champion scores. OnAlarm
+// follows the episodes (for a lamp).
+//
+// # Drift
+//
+// ADWIN watches each machine's champion score and a Page-Hinkley test each
+// input feature (standardised by the scale of its first Drift.Baseline
+// values). A drift is handed to the sink as a wire.Drift with the means
+// before and after and the samples the evidence spans, at most once per
+// Drift.MinGap of event time per machine.
 //
 // # Metrics
 //
 // Each model accumulates count, mean, max and last score, the vectors over
-// threshold, and the mean Update latency; EmitMetrics hands them to the Sink
+// its threshold, a histogram of its scores, its decisions paired with the
+// champion's on the same vectors (both, only it, only the champion), and
+// the mean scoring latency; EmitMetrics hands them to the Sink
 // as one wire.Metrics and starts a new interval.
 //
-// A Pipeline is driven by one goroutine: Handle, EmitMetrics, Restore and
-// Models must not be called concurrently. Stats and Machines may be called
+// A Pipeline is driven by one goroutine: Handle, Command, EmitMetrics,
+// RestoreMachine, SetAlert and Models must not be called concurrently. Stats and Machines may be called
 // from anywhere.
 package pipeline

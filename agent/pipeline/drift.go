@@ -56,6 +56,13 @@ func newMachineDrift(dim int) machineDrift {
 	return d
 }
 
+// resetScore starts the score's window over, when the champion changes.
+func (d *machineDrift) resetScore() {
+	if d.score != nil {
+		d.score = drift.NewADWIN(drift.ADWINOptions{})
+	}
+}
+
 // observeDrift feeds one vector's champion score and features to the
 // machine's drift detectors and reports a drift when one fires.
 func (p *Pipeline) observeDrift(m *machine, score float64, evt int64) {

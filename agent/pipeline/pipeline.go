@@ -67,7 +67,8 @@ type Options struct {
 	// WarmUp is how many vectors a fresh champion learns from before it
 	// is frozen (default 600). ScoreAfter is how many it learns from
 	// unconditionally before it learns only from vectors scoring below
-	// Alert.Clear (default WarmUp/5).
+	// Alert.Clear (default WarmUp/3); a detector with a Ready() bool
+	// method says itself when it can score.
 	WarmUp, ScoreAfter int
 	// MaxChallengers bounds the challengers of a machine (default 3).
 	MaxChallengers int
@@ -122,7 +123,9 @@ func (o Options) withDefaults() Options {
 		o.WarmUp = 600
 	}
 	if o.ScoreAfter <= 0 {
-		o.ScoreAfter = max(1, o.WarmUp/5)
+		// A third of the warm-up covers the cold start of the catalog's
+		// detectors (baseline: 32 samples, then 128 for calibration).
+		o.ScoreAfter = max(1, o.WarmUp/3)
 	}
 	if o.MaxChallengers <= 0 {
 		o.MaxChallengers = 3

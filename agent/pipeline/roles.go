@@ -31,7 +31,7 @@ func refuse(format string, args ...any) error { return &Refused{Reason: fmt.Spri
 // Settings a deploy command may carry.
 const (
 	SettingThreshold = "threshold" // the model's decision threshold, in (0, 1]
-	SettingWarmUp    = "warmup"    // a fresh champion's warm-up length in vectors
+	SettingWarmUp    = "warmup"    // a champion's warm-up in vectors (default WarmUp fresh, 0 from a snapshot)
 )
 
 // Command applies one hub command between two vectors: it must be called
@@ -46,8 +46,11 @@ func (p *Pipeline) Command(c *wire.Command) error {
 		return refuse("unknown command kind %q", c.Kind)
 	}
 	m := p.machines[c.Machine]
-	if m == nil || m.slots == nil {
+	if m == nil {
 		return refuse("unknown machine %q", c.Machine)
+	}
+	if m.slots == nil {
+		return refuse("machine %s is still learning its sensor set; try again shortly", m.id)
 	}
 	switch c.Kind {
 	case wire.CmdRollback:
@@ -56,8 +59,11 @@ func (p *Pipeline) Command(c *wire.Command) error {
 		}
 		p.endEpisode(m)
 		m.prev.active, m.prev.over = false, 0
+		m.prev.fired, m.prev.lastFire = m.slots[0].fired, m.slots[0].lastFire // the cooldown spans the swap
+		// The replaced pair is kept in turn: a second rollback undoes the first.
 		m.slots[0], m.prev = m.prev, m.slots[0]
 		m.slots[1], m.prevTwin = m.prevTwin, m.slots[1]
+		m.drift.resetScore()
 		p.log.Info("champion rolled back", "machine", m.id, "model", m.slots[0].name, "snapshot", m.slots[0].hash)
 	case wire.CmdRemove:
 		i := slices.IndexFunc(m.slots, func(s *slot) bool { return s.role == wire.RoleChallenger && s.name == c.Name })
@@ -81,7 +87,7 @@ func (p *Pipeline) deploy(m *machine, c *wire.Command) error {
 	if role != wire.RoleChampion && role != wire.RoleChallenger {
 		return refuse("cannot deploy as %q (want %s or %s)", role, wire.RoleChampion, wire.RoleChallenger)
 	}
-	thr, warm := 0.0, p.opts.WarmUp
+	thr, warm, warmSet := 0.0, p.opts.WarmUp, false
 	keys := make([]string, 0, len(c.Settings))
 	for k := range c.Settings {
 		keys = append(keys, k)
@@ -99,7 +105,7 @@ func (p *Pipeline) deploy(m *machine, c *wire.Command) error {
 			if !(v >= 0 && v <= 1e7) {
 				return refuse("setting warmup %v: want 0 to 1e7 vectors", v)
 			}
-			warm = int(v)
+			warm, warmSet = int(v), true
 		default:
 			return refuse("unknown setting %q (known: %s, %s)", k, SettingThreshold, SettingWarmUp)
 		}
@@ -135,7 +141,9 @@ func (p *Pipeline) deploy(m *machine, c *wire.Command) error {
 	hash := ""
 	if len(c.Snapshot) > 0 {
 		hash = Hash(c.Snapshot)
-		warm = 0 // a deployed snapshot is trained: it scores frozen at once
+		if !warmSet {
+			warm = 0 // a deployed snapshot is trained: it scores frozen at once
+		}
 	}
 	if role == wire.RoleChallenger {
 		name := c.Name
@@ -173,6 +181,7 @@ func (p *Pipeline) deploy(m *machine, c *wire.Command) error {
 	p.endEpisode(m)
 	m.prev, m.prevTwin = old, m.slots[1]
 	m.slots[0], m.slots[1] = ch, tw
+	m.drift.resetScore() // another champion, another score distribution
 	p.log.Info("champion deployed", "machine", m.id, "kind", ch.kind, "snapshot", hash, "warmup", warm)
 	p.publishInfos()
 	return nil

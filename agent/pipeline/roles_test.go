@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,7 +154,7 @@ func TestColdStartChampionDoesNotLearnAFault(t *testing.T) {
 	sc := func(v float64) func(int) (float64, float64) { return func(int) (float64, float64) { return v, 0 } }
 	feed(t, p, "m1", 0, 5, sc(0.1))  // learned unconditionally
 	feed(t, p, "m1", 5, 3, sc(0.95)) // a developing fault: not learned by anyone
-	feed(t, p, "m1", 8, 3, sc(0.7))  // neither alarm nor clear: twin learns, champion not
+	feed(t, p, "m1", 8, 3, sc(0.7))  // over Clear, in the episode: learned by no one
 	feed(t, p, "m1", 11, 20, sc(0.1))
 	var ch, tw uint64
 	p.Models(func(m Model) {
@@ -219,5 +220,60 @@ func TestDriftReported(t *testing.T) {
 	}
 	if st := p.Stats(); st.Drifts != 1 || st.DriftsDropped == 0 {
 		t.Errorf("stats = %+v, want one drift and some dropped", st)
+	}
+}
+
+// Champion, twin, three challengers and drift detection: still nothing
+// allocated per vector.
+func TestScoringAllRolesAllocatesNothing(t *testing.T) {
+	p, _ := newTest(t, Options{NewDetector: catalog.New})
+	p.opts.Model = catalog.Default
+	feed(t, p, "m1", 0, 300, normal)
+	for _, kind := range []string{"hst", "rrcf", "pca"} {
+		if err := p.Command(&wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: kind}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed(t, p, "m1", 300, 300, normal)
+	m := p.machines["m1"]
+	msg := p.msg
+	msg.Readings = slices.Clone(msg.Readings)
+	if len(m.slots) != 5 {
+		t.Fatalf("%d models", len(m.slots))
+	}
+	if n := testing.AllocsPerRun(200, func() { p.score(m, &msg) }); n != 0 {
+		t.Errorf("scoring with every role allocates %v times per vector", n)
+	}
+}
+
+func BenchmarkScoreAllRoles(b *testing.B) {
+	p, _ := newTest(b, Options{NewDetector: catalog.New})
+	p.opts.Model = catalog.Default
+	feed(b, p, "m1", 0, 300, normal)
+	for _, kind := range []string{"baseline", "hst", "pca"} {
+		if err := p.Command(&wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: kind}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m := p.machines["m1"]
+	msg := p.msg
+	msg.Readings = slices.Clone(msg.Readings)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.score(m, &msg)
+	}
+}
+
+// Between Clear and the threshold, without an episode: the warming
+// champion does not learn (it might be a fault developing), the twin does.
+func TestWarmingChampionSkipsSuspectVectors(t *testing.T) {
+	p, s := newTest(t, Options{WarmUp: 100, ScoreAfter: 5, Alert: AlertOptions{Threshold: 0.9, Clear: 0.5, Consecutive: 1}})
+	sc := func(v float64) func(int) (float64, float64) { return func(int) (float64, float64) { return v, 0 } }
+	feed(t, p, "m1", 0, 5, sc(0.1))
+	feed(t, p, "m1", 5, 3, sc(0.7))
+	learned := map[string]uint64{}
+	p.Models(func(m Model) { learned[m.Role] = m.Detector.Samples() })
+	if learned[wire.RoleChampion] != 5 || learned[wire.RoleTwin] != 8 || len(s.alerts) != 0 {
+		t.Errorf("learned %v with %d alerts, want champion 5, twin 8, no alert", learned, len(s.alerts))
 	}
 }

@@ -156,7 +156,7 @@ func (p *Pipeline) runChampion(m *machine, ch *slot) float64 {
 		return clamp01(ch.det.Score(m.latest))
 	}
 	ch.warm--
-	if ch.det.Samples() < uint64(p.opts.ScoreAfter) {
+	if !canScore(ch.det, p.opts.ScoreAfter) {
 		return clamp01(ch.det.Update(m.latest))
 	}
 	v := clamp01(ch.det.Score(m.latest))
@@ -273,3 +273,13 @@ func (p *Pipeline) EmitMetrics(now time.Time) {
 
 // finite reports whether v is a usable number.
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// readier is a detector that knows when its scores mean something.
+type readier interface{ Ready() bool }
+
+func canScore(d models.Detector, after int) bool {
+	if r, ok := d.(readier); ok {
+		return r.Ready()
+	}
+	return d.Samples() >= uint64(after)
+}

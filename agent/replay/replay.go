@@ -67,6 +67,10 @@ type Options struct {
 
 	// Model is a catalog kind or ModelSKABPCA; default catalog.Default.
 	Model string
+	// Detector, when set, is used instead of a fresh model of Model: one
+	// restored from a snapshot to continue learning, or a test's. It must
+	// take vectors of the file's feature count.
+	Detector models.Detector
 	// Seed seeds the detector's random choices (default 1).
 	Seed uint64
 	// Threshold decides alert; 0 means the model's own (skab-pca) or
@@ -174,9 +178,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	res.Features = lay.featureNames(head.cols)
-	det, thr, err := newModel(opts.Model, len(lay.feat), opts.Seed)
-	if err != nil {
-		return res, err
+	det, thr := opts.Detector, DefaultThreshold
+	if det == nil {
+		if det, thr, err = newModel(opts.Model, len(lay.feat), opts.Seed); err != nil {
+			return res, err
+		}
 	}
 	if opts.Threshold > 0 {
 		thr = opts.Threshold

@@ -144,6 +144,17 @@ func Decode(b []byte) (Model, error) {
 	if !wire.ValidID(m.Machine) || !wire.ValidID(m.Role) || !wire.ValidID(m.Key()) || len(m.Data) == 0 || len(m.Sensors) == 0 {
 		return Model{}, errors.New("incomplete: machine, role, sensors and data are required")
 	}
+	switch m.Role {
+	case wire.RoleChampion, wire.RoleTwin, wire.RoleChallenger:
+	default:
+		return Model{}, fmt.Errorf("unknown role %q", m.Role)
+	}
+	if m.Warm < 0 || !(m.Thresh >= 0 && m.Thresh <= 1) {
+		return Model{}, fmt.Errorf("bad warm-up %d or threshold %v", m.Warm, m.Thresh)
+	}
+	if m.Name != "" && !wire.ValidID(m.Name) {
+		return Model{}, fmt.Errorf("bad model name %q", m.Name)
+	}
 	for _, s := range m.Sensors {
 		if !wire.ValidID(s) {
 			return Model{}, fmt.Errorf("bad sensor id %q", s)

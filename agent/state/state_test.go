@@ -3,9 +3,12 @@ package state
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -85,6 +88,12 @@ func TestSaveRefusesBadIDs(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0xa0})
+	full, err := cbor.Marshal(Model{Version: Version, Machine: "m", Role: "challenger", Kind: "hst", Sensors: []string{"a", "b"},
+		Data: []byte{1, 2}, Saved: 7, Slot: "c-x", Name: "x", Parent: "ab", Warm: 3, Previous: false, Thresh: 0.9})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(full)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -92,6 +101,15 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.Version != Version || len(m.Data) == 0 || len(m.Sensors) == 0 {
 			t.Errorf("accepted incomplete %+v", m)
+		}
+		// Round trip: what was accepted encodes to what decodes the same.
+		again, err := cbor.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := Decode(again)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Errorf("round trip: %+v -> %+v, %v", m, m2, err)
 		}
 	})
 }

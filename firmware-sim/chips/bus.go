@@ -20,7 +20,12 @@
 // humidity for the BME280, whose raw ADC values are the inverse of the data
 // sheet's compensation for its calibration words; voltages on AIN0..AIN3
 // for the ADS1115, whose single-shot conversions take 1/data rate. Sources
-// are called with the chip's lock held, one call at a time.
+// are called with the chip's lock held, one call at a time. Vibration makes
+// a rotating machine's acceleration (shaft harmonics plus noise);
+// ProcessSignals derives every chip's source from a machine's process
+// values in the plant simulator's units (vibration velocity RMS, bearing
+// temperature, current, pressure), through a current clamp and a 4–20 mA
+// pressure loop.
 //
 // Options take a clock (Now) so tests can step time by hand; the zero
 // value is the wall clock.

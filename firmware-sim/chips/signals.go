@@ -72,7 +72,7 @@ type Pin struct {
 
 var _ gpio.PinIO = (*Pin)(nil)
 
-func (p *Pin) init() { p.once.Do(func() { p.clk = newClock(p.Now) }) }
+func (p *Pin) setup() { p.once.Do(func() { p.clk = newClock(p.Now) }) }
 
 func (p *Pin) String() string   { return p.N }
 func (p *Pin) Name() string     { return p.N }
@@ -92,7 +92,7 @@ func (p *Pin) Func() pin.Func {
 
 // In implements gpio.PinIn; edges are not emulated.
 func (p *Pin) In(gpio.Pull, gpio.Edge) error {
-	p.init()
+	p.setup()
 	p.mu.Lock()
 	p.out = false
 	p.mu.Unlock()
@@ -101,7 +101,7 @@ func (p *Pin) In(gpio.Pull, gpio.Edge) error {
 
 // Read implements gpio.PinIn.
 func (p *Pin) Read() gpio.Level {
-	p.init()
+	p.setup()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out || p.Level == nil {

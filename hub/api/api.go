@@ -39,6 +39,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Rollouts deploys challengers and runs promotions; nil answers those
+	// endpoints with 503.
+	Rollouts Rollouts
 }
 
 type handler struct {
@@ -65,6 +68,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/machines/{gw}/{id}/metrics", h.metrics)
 	mux.HandleFunc("GET /api/v1/alerts", h.alerts)
 	mux.HandleFunc("POST /api/v1/alerts/{id}/ack", h.ackAlert)
+	h.registryRoutes(mux)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
@@ -200,7 +204,7 @@ func (h *handler) alerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) ackAlert(w http.ResponseWriter, r *http.Request) {
-	a, err := h.opts.Store.AckAlert(r.Context(), r.PathValue("id"), h.opts.Now())
+	a, err := h.opts.Store.AckAlertBy(r.Context(), r.PathValue("id"), who(r, ""), h.opts.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no alert with id "+strconv.Quote(r.PathValue("id")))
 		return

@@ -16,11 +16,12 @@ import (
 // Config is the whole hub configuration.
 type Config struct {
 	// DataDir holds the store (hub.db).
-	DataDir string `yaml:"data_dir"`
-	HTTP    HTTP   `yaml:"http"`
-	MQTT    MQTT   `yaml:"mqtt"`
-	Store   Store  `yaml:"store"`
-	Ingest  Ingest `yaml:"ingest"`
+	DataDir string  `yaml:"data_dir"`
+	HTTP    HTTP    `yaml:"http"`
+	MQTT    MQTT    `yaml:"mqtt"`
+	Store   Store   `yaml:"store"`
+	Ingest  Ingest  `yaml:"ingest"`
+	Rollout Rollout `yaml:"rollout"`
 	// StatusEvery is how often the status line is printed; 0 disables it.
 	StatusEvery conf.Duration `yaml:"status_every"`
 }
@@ -55,6 +56,42 @@ type Ingest struct {
 	Queue int `yaml:"queue"`
 }
 
+// Rollout is how challengers, promotions and staged rollouts run.
+type Rollout struct {
+	// Soak is how long each stage is watched by the health gates.
+	Soak conf.Duration `yaml:"soak"`
+	// Every is how often running rollouts are evaluated.
+	Every conf.Duration `yaml:"every"`
+	// CanaryPercent is the share of gateways in the stage after the canary.
+	CanaryPercent int `yaml:"canary_percent"`
+	// Baseline is the window before a stage whose alert rate the gate compares against.
+	Baseline conf.Duration `yaml:"baseline"`
+	// ResendAfter is how long a sent command waits for its answer before it is sent again.
+	ResendAfter conf.Duration `yaml:"resend_after"`
+	Gates       Gates         `yaml:"gates"`
+	AutoPromote AutoPromote   `yaml:"auto_promote"`
+}
+
+// Gates are the health gates of a rollout stage.
+type Gates struct {
+	// AlertRateFactor and AlertRateMinJump: an asset fails when its new
+	// champion alarms on more than factor × the old rate and by at least
+	// the jump (alarmed vectors per vector).
+	AlertRateFactor  float64 `yaml:"alert_rate_factor"`
+	AlertRateMinJump float64 `yaml:"alert_rate_min_jump"`
+	// MinVectors scored before the alert-rate gate judges.
+	MinVectors int64 `yaml:"min_vectors"`
+	// Silence fails an asset that sends no metrics this long after the change.
+	Silence conf.Duration `yaml:"silence"`
+}
+
+// AutoPromote promotes a challenger that beats its champion with
+// confidence over Period. Off by default.
+type AutoPromote struct {
+	Enabled bool          `yaml:"enabled"`
+	Period  conf.Duration `yaml:"period"`
+}
+
 // Default returns the configuration used when no file is given.
 func Default() Config {
 	return Config{
@@ -65,7 +102,17 @@ func Default() Config {
 			Retention:      conf.Duration(7 * 24 * time.Hour),
 			RetentionEvery: conf.Duration(time.Hour),
 		},
-		Ingest:      Ingest{Queue: 1024},
+		Ingest: Ingest{Queue: 1024},
+		Rollout: Rollout{
+			Soak:          conf.Duration(30 * time.Minute),
+			Every:         conf.Duration(15 * time.Second),
+			CanaryPercent: 50,
+			Baseline:      conf.Duration(24 * time.Hour),
+			ResendAfter:   conf.Duration(time.Minute),
+			Gates: Gates{AlertRateFactor: 3, AlertRateMinJump: 0.01, MinVectors: 100,
+				Silence: conf.Duration(5 * time.Minute)},
+			AutoPromote: AutoPromote{Period: conf.Duration(7 * 24 * time.Hour)},
+		},
 		StatusEvery: conf.Duration(5 * time.Second),
 	}
 }
@@ -123,6 +170,9 @@ func (c *Config) Validate() error {
 	if c.Ingest.Queue < 1 || c.Ingest.Queue > 1<<20 {
 		return fmt.Errorf("ingest.queue: %d is outside 1..1048576", c.Ingest.Queue)
 	}
+	if err := c.Rollout.validate(); err != nil {
+		return fmt.Errorf("rollout.%w", err)
+	}
 	if c.StatusEvery.D() < 0 {
 		return fmt.Errorf("status_every: %v is negative", c.StatusEvery.D())
 	}
@@ -148,6 +198,32 @@ func brokerURL(s string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("%q: no host", s)
+	}
+	return nil
+}
+
+func (r *Rollout) validate() error {
+	switch {
+	case r.Soak.D() < time.Second:
+		return fmt.Errorf("soak: %v is under the minimum of 1s", r.Soak.D())
+	case r.Every.D() < 10*time.Millisecond:
+		return fmt.Errorf("every: %v is under the minimum of 10ms", r.Every.D())
+	case r.CanaryPercent < 1 || r.CanaryPercent > 100:
+		return fmt.Errorf("canary_percent: %d is outside 1..100", r.CanaryPercent)
+	case r.Baseline.D() < time.Minute:
+		return fmt.Errorf("baseline: %v is under the minimum of 1m", r.Baseline.D())
+	case r.ResendAfter.D() < time.Second:
+		return fmt.Errorf("resend_after: %v is under the minimum of 1s", r.ResendAfter.D())
+	case r.Gates.AlertRateFactor < 1:
+		return fmt.Errorf("gates.alert_rate_factor: %g is under 1", r.Gates.AlertRateFactor)
+	case r.Gates.AlertRateMinJump < 0 || r.Gates.AlertRateMinJump > 1:
+		return fmt.Errorf("gates.alert_rate_min_jump: %g is outside 0..1", r.Gates.AlertRateMinJump)
+	case r.Gates.MinVectors < 1:
+		return fmt.Errorf("gates.min_vectors: %d is under 1", r.Gates.MinVectors)
+	case r.Gates.Silence.D() < time.Second:
+		return fmt.Errorf("gates.silence: %v is under the minimum of 1s", r.Gates.Silence.D())
+	case r.AutoPromote.Period.D() < time.Hour:
+		return fmt.Errorf("auto_promote.period: %v is under the minimum of 1h", r.AutoPromote.Period.D())
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"millwright/hub/config"
+	"millwright/internal/conf"
 )
 
 func TestGoodFixtures(t *testing.T) {
@@ -20,6 +21,10 @@ func TestGoodFixtures(t *testing.T) {
 	full.Store.RetentionEvery.UnmarshalText([]byte("30m"))
 	full.Ingest.Queue = 4096
 	full.StatusEvery.UnmarshalText([]byte("10s"))
+	full.Rollout = config.Rollout{Soak: conf.Duration(time.Hour), Every: conf.Duration(30 * time.Second), CanaryPercent: 25,
+		Baseline: conf.Duration(48 * time.Hour), ResendAfter: conf.Duration(2 * time.Minute),
+		Gates:       config.Gates{AlertRateFactor: 2, AlertRateMinJump: 0.02, MinVectors: 500, Silence: conf.Duration(10 * time.Minute)},
+		AutoPromote: config.AutoPromote{Enabled: true, Period: conf.Duration(14 * 24 * time.Hour)}}
 	ext := config.Default()
 	ext.MQTT.Broker = "tcp://mosquitto.local:1883"
 	tests := []struct {
@@ -68,6 +73,7 @@ func TestBadFixtures(t *testing.T) {
 		"short-retention.bad.yaml": "store.retention",
 		"bad-queue.bad.yaml":       "ingest.queue",
 		"empty-datadir.bad.yaml":   "data_dir",
+		"bad-canary.bad.yaml":      "rollout.canary_percent",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
 	if err != nil {

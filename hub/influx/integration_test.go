@@ -177,7 +177,9 @@ func TestOutageBuffers(t *testing.T) {
 		t.Fatalf("while down: stats = %+v", s)
 	}
 	r.db.Restart(t)
+	back := time.Now()
 	waitFor(t, "backlog written", 20*time.Second, func() bool { return r.w.Stats().Written == 330 })
+	t.Logf("backlog of 300 points written %v after influxd answered /ping again", time.Since(back).Round(time.Millisecond))
 	if n := r.count(t, "model_metrics", "count"); n != 330 {
 		t.Fatalf("influx holds %d points, want 330", n)
 	}

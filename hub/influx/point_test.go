@@ -2,6 +2,7 @@ package influx
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +63,48 @@ func TestModelPointFields(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
+}
+
+// FuzzAppendLine encodes points whose names and values come from agents:
+// the result is either refused or exactly one line, ending in a newline,
+// whose unescaped separators are where line protocol expects them.
+func FuzzAppendLine(f *testing.F) {
+	f.Add("m", "k", "v", "f", "s", 1.5)
+	f.Add("a b", "k=1", "v,2", `f"`, `x\y"z`, math.NaN())
+	f.Add("m", "k", "v\\", "f", "s\n", 0.0)
+	f.Fuzz(func(t *testing.T, meas, tagK, tagV, fieldK, str string, fl float64) {
+		p := Point{Measurement: meas, Tags: []Tag{{tagK, tagV}}, Fields: []Field{Float(fieldK, fl), String("s", str)}, Time: time.Unix(0, 1)}
+		rejected := 0
+		b, err := appendLine(nil, &p, &rejected)
+		if err != nil {
+			if len(b) != 0 {
+				t.Fatalf("refused point left %q", b)
+			}
+			return
+		}
+		s := string(b)
+		if !strings.HasSuffix(s, " 1\n") {
+			t.Fatalf("line %q does not end in its timestamp", s)
+		}
+		// Outside string fields, no newline; spaces unescaped exactly twice
+		// (before fields, before time).
+		spaces, inString := 0, false
+		for i := 0; i < len(s)-1; i++ {
+			c := s[i]
+			switch {
+			case c == '\\':
+				i++
+			case c == '"' && spaces == 1 && (inString || s[i-1] == '='): // strings only among fields
+				inString = !inString
+			case inString:
+			case c == '\n' || c == '\r':
+				t.Fatalf("newline inside %q", s)
+			case c == ' ':
+				spaces++
+			}
+		}
+		if spaces != 2 || inString {
+			t.Fatalf("line %q has %d unescaped spaces (want 2), string open %v", s, spaces, inString)
+		}
+	})
 }

@@ -304,6 +304,12 @@ func (w *Writer) kickLocked() {
 	}
 }
 
+func (w *Writer) batchReady() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queuedPointsLocked() >= w.opts.BatchPoints
+}
+
 // take moves up to BatchPoints queued lines into batch (reusing its
 // memory) and marks them in flight.
 func (w *Writer) take(batch []byte) ([]byte, int) {
@@ -388,18 +394,21 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if n == 0 {
-			batch, n = w.take(batch)
-		}
-		if n == 0 {
-			select {
-			case <-ctx.Done():
-				return w.shutdown()
-			case <-w.kick:
-			case <-tick.C:
-				// Idle: a pending backfill need not wait for live traffic.
-				w.maybeBackfill(ctx, &bf)
+			// A full batch goes at once; a partial one waits for the tick,
+			// so a trickle of points is not sent one request each.
+			if !w.batchReady() {
+				select {
+				case <-ctx.Done():
+					return w.shutdown()
+				case <-w.kick:
+				case <-tick.C:
+					// A pending backfill need not wait for live traffic.
+					w.maybeBackfill(ctx, &bf)
+				}
 			}
-			continue
+			if batch, n = w.take(batch); n == 0 {
+				continue
+			}
 		}
 		err := w.send(ctx, batch, n)
 		switch {

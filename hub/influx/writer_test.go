@@ -337,3 +337,24 @@ func TestBackfillOnStart(t *testing.T) {
 		stop()
 	})
 }
+
+func TestTrickleIsBatched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeInflux{}
+		w, err := New(Options{URL: "http://x", Database: "db", writer: f, FlushEvery: time.Second, BatchPoints: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, w)
+		for i := range 30 { // three seconds of a point every 100ms
+			time.Sleep(100 * time.Millisecond)
+			w.Add(point(i))
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, n := len(f.written()), len(f.attempts); got != 30 || n > 4 {
+			t.Fatalf("%d points in %d requests; want 30 in at most 4 (one per FlushEvery)", got, n)
+		}
+		stop()
+	})
+}

@@ -21,7 +21,7 @@ type mqttClient interface {
 	// error means it could not even be queued. Waiting here could deadlock
 	// with a message callback blocked on a full ingest queue, and a lost
 	// ack costs only a resend that is acked as a duplicate.
-	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error
 	// IsConnected reports whether the connection is up and subscribed now.
 	IsConnected() bool
 	// Disconnect closes the connection and stops reconnecting.
@@ -95,11 +95,11 @@ func (p *pahoClient) Connect(ctx context.Context) error {
 	}
 }
 
-func (p *pahoClient) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+func (p *pahoClient) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tok := p.c.Publish(topic, qos, false, payload)
+	tok := p.c.Publish(topic, qos, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -18,7 +18,7 @@ type fakeClient struct {
 }
 
 func (f *fakeClient) Connect(context.Context) error { return nil }
-func (f *fakeClient) Publish(_ context.Context, topic string, _ byte, payload []byte) error {
+func (f *fakeClient) Publish(_ context.Context, topic string, _ byte, _ bool, payload []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.published == nil {

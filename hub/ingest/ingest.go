@@ -9,7 +9,13 @@
 //
 // The MQTT callback only hands the message to a bounded queue; one ingest
 // goroutine decodes, stores and acks, batching acks per gateway while the
-// queue has more to give.
+// queue has more to give. After each commit, hooks (Options.OnMetrics,
+// OnAlert, OnDrift) see what was newly stored, for InfluxDB and alert
+// routing.
+//
+// Several hub replicas can share an external broker's traffic through a
+// shared subscription (Options.SharedGroup): the broker hands each message
+// to one replica of the group.
 package ingest
 
 import (
@@ -29,8 +35,11 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultClientID  = "millwright-hub"
-	DefaultQueueSize = 1024
+	DefaultClientID = "millwright-hub"
+	// DefaultSharedGroup is the shared subscription group hub replicas
+	// use with an external broker.
+	DefaultSharedGroup = "millwright-hub"
+	DefaultQueueSize   = 1024
 	// DefaultQueueWait is how long the MQTT callback waits for room in a
 	// full queue before dropping a message (the agent will resend it).
 	DefaultQueueWait = 2 * time.Second
@@ -209,6 +218,15 @@ func (in *Ingest) Rejects() *wire.Rejects { return in.rejects }
 
 // Connected reports whether ingest is connected and subscribed.
 func (in *Ingest) Connected() bool { return in.client.IsConnected() }
+
+// Publish sends payload to topic on ingest's MQTT connection, for other
+// hub components (it satisfies routing.Publisher). It hands the message to
+// the client and does not wait for the broker's acknowledgement; an error
+// means it could not be queued (e.g. not connected). payload must not be
+// modified afterwards.
+func (in *Ingest) Publish(topic string, qos byte, retained bool, payload []byte) error {
+	return in.client.Publish(context.Background(), topic, qos, retained, payload)
+}
 
 // Stats returns the running totals.
 func (in *Ingest) Stats() Stats {
@@ -522,7 +540,7 @@ func (in *Ingest) flushAcks(ctx context.Context) {
 		in.ackBuf, err = wire.AppendMarshal(in.ackBuf[:0], &ack)
 		if err == nil {
 			// The client may hold the payload until it is sent: give it its own copy.
-			err = in.client.Publish(ctx, wire.HubTopic(gw, wire.LeafAck), 1, append([]byte(nil), in.ackBuf...))
+			err = in.client.Publish(ctx, wire.HubTopic(gw, wire.LeafAck), 1, false, append([]byte(nil), in.ackBuf...))
 		}
 		if err != nil {
 			in.ackErrors.Add(1)

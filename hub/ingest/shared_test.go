@@ -33,6 +33,7 @@ func TestSharedSubscription(t *testing.T) {
 	var wg sync.WaitGroup
 	stores := make([]*store.Store, len(replicas))
 	ins := make([]*ingest.Ingest, len(replicas))
+	stops := make([]func(), len(replicas))
 	for i, id := range replicas {
 		st, err := store.Open(ctx, t.TempDir(), store.Options{})
 		if err != nil {
@@ -52,10 +53,14 @@ func TestSharedSubscription(t *testing.T) {
 			t.Fatal(err)
 		}
 		stores[i], ins[i] = st, in
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		stops[i] = func() { rcancel(); <-done }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := in.Run(ctx); err != nil {
+			defer close(done)
+			if err := in.Run(rctx); err != nil {
 				t.Errorf("%s: %v", id, err)
 			}
 		}()
@@ -72,34 +77,53 @@ func TestSharedSubscription(t *testing.T) {
 		t.Fatalf("publisher connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { pub.Disconnect(100) })
-	var toks []paho.Token
-	for seq := uint64(1); seq <= perGateway; seq++ {
-		for _, gw := range gateways {
-			b, err := wire.Marshal(&wire.Metrics{Env: env(gw, seq), IntervalNs: 1e9,
-				Series: []wire.ModelMetric{{Machine: "m1", Model: "hst", Role: wire.RoleChampion, Count: seq}}})
-			if err != nil {
-				t.Fatal(err)
+	send := func(from, to uint64) {
+		var toks []paho.Token
+		for seq := from; seq <= to; seq++ {
+			for _, gw := range gateways {
+				b, err := wire.Marshal(&wire.Metrics{Env: env(gw, seq), IntervalNs: 1e9,
+					Series: []wire.ModelMetric{{Machine: "m1", Model: "hst", Role: wire.RoleChampion, Count: seq}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				toks = append(toks, pub.Publish(wire.AgentTopic(gw, wire.LeafMetrics), 1, false, b))
 			}
-			toks = append(toks, pub.Publish(wire.AgentTopic(gw, wire.LeafMetrics), 1, false, b))
+		}
+		for _, tok := range toks {
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish: %v", tok.Error())
+			}
 		}
 	}
-	for _, tok := range toks {
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("publish: %v", tok.Error())
-		}
-	}
-	total := perGateway * len(gateways)
-	waitFor(t, "every message handled", func() bool {
+	handledCount := func() int {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(handled) == total
-	})
+		return len(handled)
+	}
+	send(1, perGateway)
+	total := perGateway * len(gateways)
+	waitFor(t, "every message handled", func() bool { return handledCount() == total })
+
+	// hub-b goes away: the broker hands everything to hub-a from then on.
+	stops[1]()
+	const more = 50
+	send(perGateway+1, perGateway+more)
+	waitFor(t, "messages after failover handled", func() bool { return handledCount() == total+more*len(gateways) })
+	mu.Lock()
+	for _, gw := range gateways {
+		for seq := uint64(perGateway + 1); seq <= perGateway+more; seq++ {
+			if by := handled[key{gw, seq}]; len(by) != 1 || by[0] != "hub-a" {
+				t.Errorf("%s seq %d after failover handled by %v, want hub-a alone", gw, seq, by)
+			}
+		}
+	}
+	mu.Unlock()
 
 	mu.Lock()
 	defer mu.Unlock()
 	perReplica := map[string]int{}
 	for _, gw := range gateways {
-		for seq := uint64(1); seq <= perGateway; seq++ {
+		for seq := uint64(1); seq <= perGateway+more; seq++ {
 			by := handled[key{gw, seq}]
 			if len(by) != 1 {
 				t.Errorf("%s seq %d handled by %v, want exactly one replica", gw, seq, by)
@@ -131,10 +155,10 @@ func TestSharedSubscription(t *testing.T) {
 			t.Errorf("%s stats %+v", replicas[i], s)
 		}
 	}
-	if stored != total {
-		t.Errorf("stores hold %d points together, want %d", stored, total)
+	if want := total + more*len(gateways); stored != want {
+		t.Errorf("stores hold %d points together, want %d", stored, want)
 	}
-	t.Logf("split: %v of %d", perReplica, total)
+	t.Logf("split: %v of %d (the last %d after hub-b left)", perReplica, total+more*len(gateways), more*len(gateways))
 }
 
 func TestFilter(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"millwright/hub/broker"
 	"millwright/hub/influx"
 	"millwright/hub/ingest"
@@ -52,20 +54,24 @@ func TestHooksFeedInfluxAndRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := routing.New(routing.Options{
-		Config: routing.Config{
-			Channels: []routing.ChannelConfig{{Name: "inbox", Kind: routing.KindInbox}, {Name: "chat", Kind: routing.KindWebhook, URL: hook.URL}},
-			Rules:    []routing.Rule{{Channels: []string{"inbox"}}, {Match: routing.Match{Severities: []string{wire.SeverityCritical}}, Channels: []string{"chat"}}},
-		},
-		Status:  routing.StoreStatus{Store: st},
-		Locator: routing.MachineLocator{Store: st},
+	var router *routing.Router
+	in, err := ingest.New(ingest.Options{BrokerURL: b.URL(), Store: st,
+		OnMetrics: w.AddMetrics,
+		OnAlert:   func(a store.Alert) { w.AddAlert(a); router.Route(a) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Options{BrokerURL: b.URL(), Store: st,
-		OnMetrics: w.AddMetrics,
-		OnAlert:   func(a store.Alert) { w.AddAlert(a); router.Route(a) },
+	router, err = routing.New(routing.Options{
+		Config: routing.Config{
+			Channels: []routing.ChannelConfig{{Name: "inbox", Kind: routing.KindInbox}, {Name: "chat", Kind: routing.KindWebhook, URL: hook.URL},
+				{Name: "board", Kind: routing.KindMQTT, Topic: "displays/{site}/{line}", QoS: 1}},
+			Rules: []routing.Rule{{Channels: []string{"inbox"}},
+				{Match: routing.Match{Severities: []string{wire.SeverityCritical}}, Channels: []string{"chat", "board"}}},
+		},
+		Status:    routing.StoreStatus{Store: st},
+		Locator:   routing.MachineLocator{Store: st},
+		Publisher: in, // the hub's own MQTT connection
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +90,16 @@ func TestHooksFeedInfluxAndRouting(t *testing.T) {
 	waitFor(t, "ingest connected", in.Connected)
 
 	a := newAgent(t, b.URL(), "gw1")
+	display := make(chan routing.Notice, 1)
+	if tok := a.c.Subscribe("displays/plant-a/2", 1, func(_ paho.Client, m paho.Message) {
+		var n routing.Notice
+		if err := json.Unmarshal(m.Payload(), &n); err != nil {
+			t.Errorf("display notice: %v", err)
+		}
+		display <- n
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe display: %v", tok.Error())
+	}
 	a.publish(wire.LeafBirth, &wire.Birth{Env: env("gw1", 1), Machines: []wire.MachineInfo{{ID: "press", Site: "plant-a", Line: "2"}}})
 	for seq := uint64(2); seq < 12; seq++ {
 		a.publish(wire.LeafMetrics, &wire.Metrics{Env: env("gw1", seq), IntervalNs: 5e9, Series: []wire.ModelMetric{
@@ -102,5 +118,13 @@ func TestHooksFeedInfluxAndRouting(t *testing.T) {
 	waitFor(t, "webhook notice", func() bool { mu.Lock(); defer mu.Unlock(); return len(notices) == 1 })
 	if n := notices[0]; n.Alert.ID != "gw1-press-1" || n.Site != "plant-a" || n.Line != "2" {
 		t.Fatalf("notice = %+v", n)
+	}
+	select {
+	case n := <-display:
+		if n.Alert.ID != "gw1-press-1" {
+			t.Fatalf("display notice = %+v", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice on the shop-floor display topic")
 	}
 }

@@ -17,10 +17,10 @@ import (
 	"millwright/hub/store"
 )
 
-// Publisher publishes to the MQTT broker (the hub's own client).
+// Publisher publishes to the MQTT broker; *ingest.Ingest is one.
 type Publisher interface {
-	// Publish sends payload to topic and returns once the client has
-	// taken it (with qos > 0, once the broker has acknowledged it).
+	// Publish hands payload (which it may keep) to the MQTT client; an
+	// error means it was not sent and is worth retrying.
 	Publish(topic string, qos byte, retained bool, payload []byte) error
 }
 

@@ -285,6 +285,7 @@ func (r *Router) send(name string, n *Notice, t *target) {
 	select {
 	case ch.q <- delivery{n: *n, t: *t}:
 	default:
+		delete(r.seen, k) // not sent: a later routing may try again
 		ch.dropped.Add(1)
 		r.log.Warn("routing: channel queue full, notice dropped", "channel", name, "alert", n.Alert.ID)
 	}

@@ -22,6 +22,7 @@ import (
 	"millwright/hub/broker"
 	"millwright/hub/config"
 	"millwright/hub/ingest"
+	"millwright/hub/rollout"
 	"millwright/hub/store"
 	"millwright/hub/ui"
 )
@@ -50,6 +51,12 @@ type Options struct {
 	// UIDir serves the UI from disk instead of the embedded copy (dev mode).
 	UIDir  string
 	Logger *slog.Logger
+
+	// Rollout tunes challengers, promotions and rollouts; the zero value
+	// takes config.Default().Rollout.
+	Rollout config.Rollout
+	// Now is the clock of rollouts and command dispatch; default time.Now.
+	Now func() time.Time
 }
 
 // FromConfig maps a loaded configuration onto Options.
@@ -64,6 +71,7 @@ func FromConfig(c config.Config) Options {
 		RetentionEvery: c.Store.RetentionEvery.D(),
 		IngestQueue:    c.Ingest.Queue,
 		StatusEvery:    c.StatusEvery.D(),
+		Rollout:        c.Rollout,
 	}
 }
 
@@ -90,20 +98,32 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Rollout == (config.Rollout{}) {
+		o.Rollout = d.Rollout
+	}
+	if o.ClientID == "" {
+		o.ClientID = ingest.DefaultClientID
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Server is an assembled hub. Run must be called once; it releases
 // everything New acquired when it returns.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	store   *store.Store
-	broker  *broker.Broker // nil with an external broker
-	ingest  *ingest.Ingest
-	httpLn  net.Listener
-	http    *http.Server
-	handler http.Handler
-	url     string
+	opts     Options
+	log      *slog.Logger
+	store    *store.Store
+	broker   *broker.Broker // nil with an external broker
+	ingest   *ingest.Ingest
+	pub      *rollout.MQTTPublisher
+	dispatch *rollout.Dispatcher
+	rollouts *rollout.Manager
+	httpLn   net.Listener
+	http     *http.Server
+	handler  http.Handler
+	url      string
 }
 
 // New opens the store and binds the HTTP and (embedded) MQTT listeners, so
@@ -145,6 +165,21 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ro := opts.Rollout
+	s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
+	s.dispatch, err = rollout.NewDispatcher(rollout.DispatcherOptions{Store: s.store, Publisher: s.pub,
+		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), Now: opts.Now, Sender: opts.ClientID})
+	if err != nil {
+		return nil, err
+	}
+	s.rollouts, err = rollout.New(rollout.Options{Store: s.store, Kick: s.dispatch.Kick, Logger: opts.Logger.With("component", "rollout"),
+		Now: opts.Now, Every: ro.Every.D(), Soak: ro.Soak.D(), CanaryPercent: ro.CanaryPercent, Baseline: ro.Baseline.D(),
+		Gates: rollout.Gates{AlertRateFactor: ro.Gates.AlertRateFactor, AlertRateMinJump: ro.Gates.AlertRateMinJump,
+			MinVectors: ro.Gates.MinVectors, Silence: ro.Gates.Silence.D()},
+		AutoPromote: rollout.AutoPromote{Enabled: ro.AutoPromote.Enabled, Period: ro.AutoPromote.Period.D()}})
+	if err != nil {
+		return nil, err
+	}
 	s.handler = api.New(api.Options{
 		Store:    s.store,
 		Ingest:   s.ingest,
@@ -152,6 +187,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Gatherer: reg,
 		UI:       ui.Handler(opts.UIDir),
 		Logger:   opts.Logger.With("component", "api"),
+		Rollouts: s.rollouts,
 	})
 	s.httpLn, err = net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
@@ -208,6 +244,9 @@ func (s *Server) Store() *store.Store { return s.store }
 // Ingest is the hub's ingest pipeline.
 func (s *Server) Ingest() *ingest.Ingest { return s.ingest }
 
+// Rollouts is the hub's challenger, promotion and rollout manager.
+func (s *Server) Rollouts() *rollout.Manager { return s.rollouts }
+
 // Handler is the hub's HTTP handler (API, probes, metrics, UI).
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -229,6 +268,17 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.ingest.Run(gctx) })
 	g.Go(func() error { return s.store.RunRetention(gctx, s.opts.Retention, s.opts.RetentionEvery) })
+	g.Go(func() error {
+		defer s.pub.Disconnect()
+		if err := s.pub.Connect(gctx); err != nil {
+			if gctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		return s.dispatch.Run(gctx)
+	})
+	g.Go(func() error { return s.rollouts.Run(gctx) })
 	g.Go(func() error {
 		err := s.http.Serve(s.httpLn)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -234,10 +234,25 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 // AckAlert marks an open alert acknowledged. Acknowledging an alert that is
 // not open changes nothing and is not an error; an unknown id is ErrNotFound.
 func (s *Store) AckAlert(ctx context.Context, id string, now time.Time) (Alert, error) {
-	_, err := s.db.ExecContext(ctx, `UPDATE alerts SET status = 'acknowledged', status_time = ?
-		WHERE id = ? AND status = 'open'`, now.UnixNano(), id)
+	return s.AckAlertBy(ctx, id, "", now)
+}
+
+// AckAlertBy is AckAlert naming who acknowledged, for the audit log.
+func (s *Store) AckAlertBy(ctx context.Context, id, who string, now time.Time) (Alert, error) {
+	err := s.write(ctx, "ack alert", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'acknowledged', status_time = ?
+			WHERE id = ? AND status = 'open'`, now.UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return audit(ctx, tx.ExecContext, now.UnixNano(), Change{Actor: who, Action: "alert.ack", Subject: "alert/" + id,
+			Before: map[string]string{"status": StatusOpen}, After: map[string]string{"status": StatusAcknowledged}})
+	})
 	if err != nil {
-		return Alert{}, fmt.Errorf("ack alert: %w", err)
+		return Alert{}, err
 	}
 	return s.alert(ctx, id)
 }

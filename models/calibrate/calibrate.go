@@ -17,9 +17,15 @@ type Options struct {
 	// MinSamples is the cold start: until this many scores have been
 	// observed, Prob returns 0 (default 128).
 	MinSamples int
-	// MinPeaks is how many exceedances the tail fit needs; below it the
-	// tail is ranked empirically (default 16).
+	// MinPeaks is how many exceedances the GPD fit needs; below it the
+	// tail is an exponential fitted on the window's own exceedances
+	// (default 16).
 	MinPeaks int
+	// Skip, when in (0, 1), is SPOT's rule that alarms do not move the
+	// threshold: Update does not observe a score it calibrates at or
+	// above Skip. Without it a developing fault, observed, fattens the
+	// tail until its own scores look ordinary. 0 observes every score.
+	Skip float64
 }
 
 // Limits on options, also enforced on restored state.
@@ -46,6 +52,9 @@ func (o Options) WithDefaults() Options {
 	if o.MinPeaks <= 0 {
 		o.MinPeaks = 16
 	}
+	if !(o.Skip > 0 && o.Skip < 1) {
+		o.Skip = 0
+	}
 	o.Window = min(max(o.Window, 16), maxWindow)
 	o.Peaks = min(max(o.Peaks, 8), maxPeaks)
 	o.MinSamples = min(o.MinSamples, o.Window)
@@ -68,6 +77,7 @@ type Calibrator struct {
 
 	gamma, sigma float64 // GPD fit of peaks, valid when pcount >= MinPeaks
 	t, frac      float64 // threshold and fraction of the window above it
+	wsigma       float64 // mean excess of the window over t; 0 when none
 }
 
 // New returns a Calibrator with opt's defaults filled in.
@@ -90,7 +100,8 @@ func (c *Calibrator) Count() uint64 { return c.n }
 // Ready reports whether the cold start is over.
 func (c *Calibrator) Ready() bool { return len(c.sorted) >= c.opt.MinSamples }
 
-// Update returns Prob(raw), then observes raw: test, then train.
+// Update returns Prob(raw), then observes raw (unless Skip says not):
+// test, then train.
 func (c *Calibrator) Update(raw float64) float64 {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return c.Prob(raw)
@@ -98,7 +109,7 @@ func (c *Calibrator) Update(raw float64) float64 {
 	// Rank raw once, for both the score and the insertion.
 	lo, hi := c.rank(raw)
 	p := c.prob(raw, lo, hi)
-	c.observe(raw, lo, hi)
+	c.observe(raw, lo, hi, c.opt.Skip == 0 || p < c.opt.Skip)
 	return p
 }
 
@@ -120,6 +131,17 @@ func (c *Calibrator) setThreshold() {
 	c.t = c.sorted[i]
 	above := n - upperBound(c.sorted[i:], c.t) - i
 	c.frac = float64(above) / float64(n)
+	c.wsigma = 0
+	if above > 0 {
+		var sum float64
+		for _, v := range c.sorted[n-above:] {
+			sum += v - c.t
+		}
+		// The mean excess of k points is uncertain by about 1/√k of
+		// itself; take the upper side, so that few points err toward
+		// lower scores (fewer alarms).
+		c.wsigma = sum / float64(above) * (1 + 1/math.Sqrt(float64(above)))
+	}
 }
 
 // Prob returns the calibrated score of raw in [0, 1] without observing it.
@@ -142,8 +164,18 @@ func (c *Calibrator) prob(raw float64, lo, hi int) float64 {
 	if !c.Ready() {
 		return 0
 	}
-	if c.pcount >= c.opt.MinPeaks && raw > c.t {
-		return clamp01(1 - c.frac*c.survival(raw-c.t))
+	if raw > c.t {
+		if c.pcount >= c.opt.MinPeaks {
+			return clamp01(1 - c.frac*c.survival(raw-c.t))
+		}
+		if c.wsigma > 0 {
+			// Too few peaks for a GPD: an exponential tail (γ = 0) fitted
+			// on the window's own exceedances. For the light or
+			// exponential tails of sums of squares and of z-scores it is
+			// conservative, and unlike ranks it reaches beyond the window:
+			// a frozen detector's score can still exceed 1 - 1/n.
+			return clamp01(1 - c.frac*math.Exp(-(raw-c.t)/c.wsigma))
+		}
 	}
 	// Mid-rank empirical CDF, shrunk so it never reaches 0 or 1 on ranks alone.
 	n := float64(len(c.sorted))
@@ -169,12 +201,12 @@ func (c *Calibrator) Observe(raw float64) {
 		return
 	}
 	lo, hi := c.rank(raw)
-	c.observe(raw, lo, hi)
+	c.observe(raw, lo, hi, true)
 }
 
 // observe learns a finite raw whose equal range in the window is [lo, hi).
-func (c *Calibrator) observe(raw float64, lo, hi int) {
-	if c.Ready() && raw > c.t {
+func (c *Calibrator) observe(raw float64, lo, hi int, peak bool) {
+	if peak && c.Ready() && raw > c.t {
 		c.addPeak(raw - c.t)
 	}
 	c.n++
@@ -318,13 +350,14 @@ type State struct {
 	N          uint64    `cbor:"6,keyasint"`
 	Recent     []float64 `cbor:"7,keyasint"` // oldest first
 	Exceed     []float64 `cbor:"8,keyasint"` // oldest first
+	Skip       float64   `cbor:"9,keyasint,omitempty"`
 }
 
 // State returns a copy of the calibrator's state.
 func (c *Calibrator) State() State {
 	s := State{
 		Window: c.opt.Window, Level: c.opt.Level, Peaks: c.opt.Peaks,
-		MinSamples: c.opt.MinSamples, MinPeaks: c.opt.MinPeaks, N: c.n,
+		MinSamples: c.opt.MinSamples, MinPeaks: c.opt.MinPeaks, Skip: c.opt.Skip, N: c.n,
 		Recent: make([]float64, 0, len(c.ring)),
 		Exceed: make([]float64, 0, c.pcount),
 	}
@@ -342,7 +375,7 @@ func (c *Calibrator) State() State {
 // Restore builds a Calibrator from a State, refusing one that is not
 // internally consistent (it may come from untrusted bytes).
 func Restore(s State) (*Calibrator, error) {
-	opt := Options{Window: s.Window, Level: s.Level, Peaks: s.Peaks, MinSamples: s.MinSamples, MinPeaks: s.MinPeaks}
+	opt := Options{Window: s.Window, Level: s.Level, Peaks: s.Peaks, MinSamples: s.MinSamples, MinPeaks: s.MinPeaks, Skip: s.Skip}
 	if opt.WithDefaults() != opt {
 		return nil, fmt.Errorf("restore calibrator: options out of range: %+v", opt)
 	}

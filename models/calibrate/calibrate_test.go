@@ -190,3 +190,34 @@ func TestConstantScoresAreNeutral(t *testing.T) {
 		t.Fatalf("a lower score calibrated to %v", p)
 	}
 }
+
+// TestFewPeaksTail checks the tail of a calibrator that has seen too few
+// exceedances for a GPD fit, as a detector frozen after a short warm-up
+// has: a record score must be able to exceed 1 - 1/n (so that thresholds
+// like 0.9999 are usable), and fresh scores of the same distribution must
+// still exceed a threshold q about 1-q of the time, not more.
+func TestFewPeaksTail(t *testing.T) {
+	for _, n := range []int{200, 600} {
+		r := rand.New(rand.NewPCG(11, uint64(n)))
+		c := New(Options{})
+		for range n {
+			c.Update(r.ExpFloat64())
+		}
+		if c.pcount >= c.opt.MinPeaks {
+			t.Fatalf("n=%d: %d peaks, the test wants fewer than %d", n, c.pcount, c.opt.MinPeaks)
+		}
+		if p := c.Prob(50); p < 0.9999 {
+			t.Errorf("n=%d: a score of 50 (e^-50 for an exponential) calibrates to %v, want ≥ 0.9999", n, p)
+		}
+		const m = 200000
+		over := 0
+		for range m {
+			if c.Prob(r.ExpFloat64()) > 0.999 {
+				over++
+			}
+		}
+		if f := float64(over) / m; f > 0.004 || f == 0 {
+			t.Errorf("n=%d: P(p > 0.999) = %.5f, want in (0, 0.004]", n, f)
+		}
+	}
+}

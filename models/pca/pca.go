@@ -86,6 +86,15 @@ type Options struct {
 	Prefilter int
 	// Statistic is one of StatT2Q (default), StatT2, StatQ.
 	Statistic int
+	// Robust, when positive, is a limit on the raw (smoothed) statistic
+	// beyond which a vector is learned with its weight scaled by
+	// Robust/raw: a soft gate in the manner of M-estimation, so that a
+	// developing fault, scoring far beyond the limit, is hardly learned,
+	// while a new operating point, scoring moderately, is learned and
+	// stops scoring high. A hard gate (learn only below a limit) never
+	// learns a new normal once it is out of reach. 0 learns everything at
+	// full weight.
+	Robust float64
 	// Calibrate tunes the score calibration.
 	Calibrate calibrate.Options
 	// Uncalibrated replaces calibration by the fixed monotone map
@@ -118,6 +127,9 @@ func (o Options) withDefaults(dim int) Options {
 	}
 	if o.Prefilter < 0 {
 		o.Prefilter = 0
+	}
+	if !(o.Robust > 0) || math.IsInf(o.Robust, 0) {
+		o.Robust = 0
 	}
 	if o.Statistic < StatT2Q || o.Statistic > StatQ {
 		o.Statistic = StatT2Q
@@ -266,9 +278,12 @@ func (d *Detector) Update(x []float64) float64 {
 	}
 	d.seen++
 	raw, ok := d.raw()
-	p := 0.0
+	p, weight := 0.0, 1.0
 	if ok {
 		s := d.smoothed(raw)
+		if d.opt.Robust > 0 && s > d.opt.Robust {
+			weight = d.opt.Robust / s
+		}
 		d.smooth, d.smoothN = s, d.smoothN+1
 		switch {
 		case d.opt.Uncalibrated:
@@ -280,7 +295,7 @@ func (d *Detector) Update(x []float64) float64 {
 		}
 	}
 	if !d.frozen() {
-		d.learn()
+		d.learn(weight)
 	}
 	for j := range d.dim {
 		if d.present[j] {
@@ -358,10 +373,11 @@ func (d *Detector) raw() (float64, bool) {
 }
 
 // learn updates the mean and covariance with d.x, pairwise over present
-// features, and refreshes the decomposition when due.
-func (d *Detector) learn() {
+// features, with weight scaled by m in (0, 1], and refreshes the
+// decomposition when due.
+func (d *Detector) learn(m float64) {
 	d.n++
-	w := max(1/float64(d.n), 1-d.opt.Forget)
+	w := m * max(1/float64(d.n), 1-d.opt.Forget)
 	p := d.p
 	delta := d.tmp[:p] // against the old mean; tmp is free until decompose
 	for j := range p {

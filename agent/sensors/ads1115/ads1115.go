@@ -7,9 +7,10 @@
 // conversion register (9.6.2: 16-bit two's complement, MSB first) and the
 // config register (9.6.3, Table 8: OS[15], MUX[14:12], PGA[11:9], MODE[8],
 // DR[7:5], comparator bits [4:0]); section 9.3.3 "Full-Scale Range (FSR)
-// and LSB Size" (Table 3: LSB = FSR / 2¹⁵); section 9.4.2 "Single-Shot
-// Mode": writing OS = 1 starts one conversion, and OS reads 0 while it runs
-// and 1 once it is done.
+// and LSB Size" (Table 3: LSB = FSR / 2¹⁵); section 9.4.2 "Operating
+// Modes", single-shot: writing OS = 1 starts one conversion, and OS reads 0
+// while it runs and 1 once it is done. The chip has no identification
+// register: New checks only that it answers.
 package ads1115
 
 import (

@@ -190,3 +190,40 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+func TestReadAllocs(t *testing.T) {
+	ops, err := sensortest.Load("testdata/i2c_read.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops[1].W = []byte{0x01, 0xC3, 0xE3} // 860 SPS
+	ops[2].R = []byte{0xC3, 0xE3}
+	bus := &sensortest.LoopBus{Ops: ops}
+	d, err := ads1115.New(bus, ads1115.AddrGND, &ads1115.Opts{DataRate: 860})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Ops = ops[1:]
+	bus.Reset()
+	ch := ads1115.Channel{Mux: ads1115.AIN0, FullScale: ads1115.FS4096mV}
+	ctx := t.Context()
+	if n := testing.AllocsPerRun(20, func() {
+		if _, err := d.Read(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per Read", n)
+	}
+}
+
+// FuzzVolts: any conversion code at any PGA setting is within ±FS.
+func FuzzVolts(f *testing.F) {
+	f.Add(int16(-32768), uint8(0))
+	f.Fuzz(func(t *testing.T, raw int16, pga uint8) {
+		fs := []physic.ElectricPotential{ads1115.FS6144mV, ads1115.FS4096mV, ads1115.FS2048mV, ads1115.FS1024mV, ads1115.FS512mV, ads1115.FS256mV}[pga%6]
+		v := ads1115.Volts(raw, fs)
+		if v < -fs || v >= fs {
+			t.Fatalf("Volts(%d, %s) = %s", raw, fs, v)
+		}
+	})
+}

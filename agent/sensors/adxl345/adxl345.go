@@ -170,6 +170,9 @@ type Sample struct{ X, Y, Z float64 }
 type Frame struct {
 	Samples [FIFODepth]Sample
 	N       int
+	// Full reports that the FIFO was full when read: in stream mode older
+	// samples were probably dropped, so the chip should be read more often.
+	Full bool
 	// Time is when the read finished; Samples[N-1] is the newest sample,
 	// the others are 1/rate apart before it.
 	Time time.Time
@@ -282,11 +285,12 @@ func (d *Dev) init() error {
 // ReadFIFO reads every entry the FIFO holds into f: FIFO_STATUS, then one
 // 6-byte multi-byte read of DATAX0..DATAZ1 per entry. It does not allocate.
 func (d *Dev) ReadFIFO(f *Frame) error {
-	f.N = 0
+	f.N, f.Full = 0, false
 	if err := d.io.read(RegFIFOStatus, d.buf[:1]); err != nil {
 		return fmt.Errorf("adxl345: read FIFO_STATUS: %w", err)
 	}
 	n := min(int(d.buf[0]&0x3F), FIFODepth)
+	f.Full = n == FIFODepth
 	for i := range n {
 		if err := d.io.read(RegDataX0, d.buf[:6]); err != nil {
 			return fmt.Errorf("adxl345: read DATAX0..DATAZ1: %w", err)

@@ -74,6 +74,9 @@ func TestTranscripts(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkFrame(t, &f, 3, want)
+		if f.Full {
+			t.Error("3 entries reported as a full FIFO")
+		}
 	})
 	t.Run("spi4", func(t *testing.T) {
 		c := spiPlayback(t, load(t, "spi4_stream.txt"), adxl345.SPIMode(false))
@@ -232,6 +235,9 @@ func BenchmarkReadFIFO(b *testing.B) {
 	bus.Ops = ops[len(initOps(0)):]
 	bus.Reset()
 	var f adxl345.Frame
+	if err := d.ReadFIFO(&f); err != nil || !f.Full || f.N != adxl345.FIFODepth {
+		b.Fatalf("ReadFIFO: %v, %d samples, full %v", err, f.N, f.Full)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := d.ReadFIFO(&f); err != nil {
@@ -239,4 +245,37 @@ func BenchmarkReadFIFO(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/adxl345.FIFODepth, "ns/sample")
+}
+
+// FuzzReadFIFO feeds arbitrary FIFO_STATUS and data bytes to ReadFIFO: it
+// reads at most the FIFO's depth, each value within the 16-bit range.
+func FuzzReadFIFO(f *testing.F) {
+	f.Add(byte(0x03), []byte{0x80, 0xFF, 0, 0, 0, 1})
+	f.Add(byte(0xFF), []byte{0xFF, 0x7F, 0, 0x80, 1, 2})
+	f.Fuzz(func(t *testing.T, status byte, data []byte) {
+		var raw [6]byte
+		copy(raw[:], data)
+		ops := append(initOps(0x0B), sensortest.Op{Addr: adxl345.AddrHigh, W: []byte{0x39}, R: []byte{status}})
+		for range adxl345.FIFODepth {
+			ops = append(ops, sensortest.Op{Addr: adxl345.AddrHigh, W: []byte{0x32}, R: raw[:]})
+		}
+		bus := &sensortest.LoopBus{Ops: ops}
+		d, err := adxl345.NewI2C(bus, adxl345.AddrHigh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fr adxl345.Frame
+		if err := d.ReadFIFO(&fr); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(int(status&0x3F), adxl345.FIFODepth); fr.N != want {
+			t.Fatalf("status %#x: %d samples, want %d", status, fr.N, want)
+		}
+		limit := 32768 * g / 256
+		for _, s := range fr.Get() {
+			if math.Abs(s.X) > limit || math.Abs(s.Y) > limit || math.Abs(s.Z) > limit {
+				t.Fatalf("sample %+v beyond ±%g", s, limit)
+			}
+		}
+	})
 }

@@ -7,9 +7,12 @@
 // registers press (0xF7..0xF9), temp (0xFA..0xFC) and hum (0xFD..0xFE);
 // section 4.2.2 "Trimming parameter readout" (Table 16) for the calibration
 // words at 0x88..0xA1 and 0xE1..0xE7 (dig_H4 and dig_H5 are 12-bit values
-// sharing 0xE5); and section 4.2.3 / 8.2 "Compensation formulas" in integer
+// sharing 0xE5); and section 4.2.3 "Compensation formulas" in integer
 // arithmetic: temperature in 0.01 °C, pressure in Pa as unsigned Q24.8 (the
-// 64-bit formula), humidity in %RH as unsigned Q22.10.
+// 64-bit formula), humidity in %RH as unsigned Q22.10. The tests check them
+// against the floating-point versions of appendix 8.1 and the BMP280 data
+// sheet's worked example (section 3.12), whose temperature and pressure
+// formulas are the same.
 //
 // Section 5.4.3: a ctrl_hum change takes effect only after a write to
 // ctrl_meas, so ctrl_hum is written first. Section 5.4.6: writes to config

@@ -83,7 +83,7 @@ func TestCompensateAgainstFloat(t *testing.T) {
 					t.Errorf("adc %d: temperature %.2f, float %.4f", adcT, float64(ti)/100, tf)
 				}
 				// The formulas differ by less than the chip's finest
-				// pressure resolution, 0.18 Pa (data sheet Table 4).
+				// pressure resolution, 0.18 Pa at 20 bits.
 				if d := math.Abs(float64(pi)/256 - pf); d > 0.18 {
 					t.Errorf("adc %d/%d: pressure %.3f, float %.3f", adcT, adcP, float64(pi)/256, pf)
 				}

@@ -1,0 +1,189 @@
+// Fleet: sites → lines → gateways → machines, with a heat map of every
+// machine's latest champion score against its threshold on top.
+
+import { fill, arr, el, ago, dur, ms, num, level, panel } from "./dom.js";
+import { get, optional, enc } from "./api.js";
+
+const STALE_MS = 5 * 60 * 1000; // silent this long while the gateway is online
+const PAGE = 200; // rows drawn at once; more on demand
+const state = { q: "", status: "", site: "", shown: PAGE }; // kept across visits
+
+const statusOf = (m, gw) => {
+  if (gw && !gw.online) return "offline";
+  if (m.open_alerts > 0) return "alerting";
+  if (Date.now() - ms(m.last_seen) > STALE_MS) return "stale";
+  if (m.score == null) return "nodata";
+  return "online";
+};
+const statusText = { online: "online", alerting: "alerting", offline: "offline", stale: "silent", nodata: "no data" };
+
+const levelColor = { ok: "#2e9d5b", warn: "#d89b00", bad: "#d23c3c", none: "#c5cad3" };
+
+export async function mount(view) {
+  let data = null; // {machines, gws, champions}
+  let tick = 0;
+
+  const search = el("input", { type: "search", placeholder: "Search machine, type, gateway, model…", "aria-label": "search", value: state.q, class: "grow" });
+  const statusSel = el("select", { "aria-label": "status" },
+    el("option", { value: "" }, "any status"),
+    ...Object.entries(statusText).map(([k, v]) => el("option", { value: k }, v)));
+  statusSel.value = state.status;
+  const siteSel = el("select", { "aria-label": "site" }, el("option", { value: "" }, "all sites"));
+  const counts = el("div", { class: "counts" });
+  const heat = el("canvas", { class: "heat", height: 40, "aria-label": "fleet heat map: one cell per machine, coloured by score against threshold" });
+  const heatTip = el("div", { class: "heat-tip" });
+  const list = el("div", { class: "fleet-list" });
+  view.append(
+    el("div", { class: "toolbar" }, search, statusSel, siteSel),
+    counts,
+    panel("Scores against thresholds", el("div", { class: "heatwrap" }, heat, heatTip),
+      el("div", { class: "legend" }, ...["ok", "warn", "bad", "none"].map((l) =>
+        el("span", {}, el("i", { style: { background: levelColor[l] } }), { ok: "well below", warn: "near threshold", bad: "above", none: "no score" }[l])))),
+    list);
+
+  let cells = []; // machines in heat-map order
+  const filtered = () => {
+    const q = state.q.toLowerCase();
+    return data.machines.filter((m) => {
+      if (state.site && (m.site || "") !== state.site) return false;
+      if (state.status && m._status !== state.status) return false;
+      return !q || m._text.includes(q);
+    });
+  };
+
+  function drawHeat(ms_) {
+    cells = ms_;
+    const w = heat.parentElement.clientWidth || 600;
+    const n = Math.max(1, ms_.length);
+    const size = Math.max(4, Math.min(18, Math.floor(Math.sqrt((w * 120) / n))));
+    const perRow = Math.max(1, Math.floor(w / size));
+    const rows = Math.ceil(n / perRow);
+    const dpr = devicePixelRatio || 1;
+    heat.width = w * dpr;
+    heat.height = rows * size * dpr;
+    heat.style.width = w + "px";
+    heat.style.height = rows * size + "px";
+    heat._geom = { size, perRow };
+    const ctx = heat.getContext("2d");
+    ctx.scale(dpr, dpr);
+    ms_.forEach((m, i) => {
+      ctx.fillStyle = m._status === "offline" || m._status === "stale" ? "#9aa1af" : levelColor[level(m.score, m.threshold)];
+      ctx.fillRect((i % perRow) * size, Math.floor(i / perRow) * size, size - 1, size - 1);
+    });
+  }
+  const cellAt = (e) => {
+    const g = heat._geom;
+    if (!g) return null;
+    const r = heat.getBoundingClientRect();
+    const i = Math.floor((e.clientY - r.top) / g.size) * g.perRow + Math.floor((e.clientX - r.left) / g.size);
+    return cells[i] || null;
+  };
+  heat.addEventListener("mousemove", (e) => {
+    const m = cellAt(e);
+    heatTip.textContent = m ? `${m.gateway} / ${m.id} · ${statusText[m._status]} · score ${num(m.score)} / ${num(m.threshold)}` : "";
+  });
+  heat.addEventListener("click", (e) => {
+    const m = cellAt(e);
+    if (m) location.hash = "#/machine/" + enc(m.gateway) + "/" + enc(m.id);
+  });
+
+  function row(m) {
+    const lvl = level(m.score, m.threshold);
+    const thr = m.threshold > 0 ? m.threshold : 1;
+    const width = m.score == null ? 0 : Math.min(100, (100 * m.score) / (thr / 0.8));
+    const champ = data.champions.get(m.gateway + "/" + m.id);
+    const href = "#/machine/" + enc(m.gateway) + "/" + enc(m.id);
+    return el("tr", { "data-machine": m.id, "data-gateway": m.gateway, class: "st-" + m._status },
+      el("td", {}, el("a", { href, class: "mid" }, m.id), el("div", { class: "sub" }, m.type || "")),
+      el("td", {}, el("span", { class: "dot st-" + m._status }), statusText[m._status],
+        el("div", { class: "sub" }, "seen " + ago(m.last_seen))),
+      el("td", { class: "scorecell" },
+        el("span", { class: "num lvl-" + lvl }, num(m.score)),
+        el("div", { class: "bar" }, el("span", { class: "lvl-" + lvl, style: { width: width.toFixed(1) + "%" } }),
+          m.threshold > 0 ? el("i", { style: { left: "80%" } }) : null),
+        el("div", { class: "sub" }, "threshold " + num(m.threshold))),
+      el("td", { class: "num" }, m.open_alerts > 0 ? el("a", { class: "badge", href: "#/alerts?machine=" + enc(m.id) }, String(m.open_alerts)) : "0"),
+      el("td", {}, m.model || "–", el("div", { class: "sub" }, champ ? "since " + dur(Date.now() - ms(champ.since)) : "")));
+  }
+
+  function render() {
+    const ms_ = filtered();
+    const bySt = {};
+    for (const m of data.machines) bySt[m._status] = (bySt[m._status] || 0) + 1;
+    fill(counts, 
+      el("span", {}, el("b", {}, String(data.machines.length)), " machines"),
+      ...Object.keys(statusText).filter((k) => bySt[k]).map((k) =>
+        el("button", { type: "button", class: "chip st-" + k + (state.status === k ? " on" : ""), onclick: () => { state.status = state.status === k ? "" : k; statusSel.value = state.status; state.shown = PAGE; render(); } },
+          el("span", { class: "dot st-" + k }), `${bySt[k]} ${statusText[k]}`)),
+      el("span", { class: "muted" }, ms_.length === data.machines.length ? "" : `${ms_.length} shown by filter`));
+    drawHeat(ms_);
+    if (!data.machines.length) {
+      fill(list, el("p", { class: "empty" }, "No machine has reported yet."));
+      return;
+    }
+    const rows = [];
+    let last = "";
+    for (const m of ms_.slice(0, state.shown)) {
+      const g = data.gws.get(m.gateway);
+      const key = (m.site || "") + "\u0000" + (m.line || "") + "\u0000" + m.gateway;
+      if (key !== last) {
+        last = key;
+        rows.push(el("tr", { class: "group", "data-group-gateway": m.gateway },
+          el("th", { colspan: 5 },
+            el("span", { class: "crumb" }, "site " + (m.site || "–")), " › ",
+            el("span", { class: "crumb" }, "line " + (m.line || "–")), " › ",
+            el("span", { class: "crumb gw" }, m.gateway), " ",
+            g ? el("span", { class: "pill " + (g.online ? "online" : "offline") }, g.online ? "online" : "offline") : null,
+            g ? el("span", { class: "sub" }, " last seen " + ago(g.last_seen) + (g.agent_version ? " · agent " + g.agent_version : "")) : null)));
+      }
+      rows.push(row(m));
+    }
+    const more = ms_.length - state.shown;
+    fill(list, 
+      el("div", { class: "tablewrap" }, el("table", { class: "fleet" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Machine"), el("th", {}, "Status"), el("th", {}, "Champion score"), el("th", {}, "Open alerts"), el("th", {}, "Champion model"))),
+        el("tbody", {}, rows))),
+      more > 0 ? el("button", { type: "button", class: "secondary more", onclick: () => { state.shown += PAGE * 5; render(); } }, `Show ${Math.min(more, PAGE * 5)} more of ${more}`) : null);
+  }
+
+  async function load() {
+    const [ms_, gws, deps] = await Promise.all([get("machines"), get("gateways"),
+      tick % 10 === 0 || !data ? optional("deployments?role=champion&active=true&limit=5000") : Promise.resolve(undefined)]);
+    const gmap = new Map(arr(gws.gateways).map((g) => [g.id, g]));
+    let champions = data ? data.champions : new Map();
+    if (deps !== undefined) {
+      champions = new Map();
+      for (const d of deps ? arr(deps.deployments) : []) {
+        if (d.role === "champion" && (d.status === "acked" || d.status === "pending")) champions.set(d.gateway + "/" + d.machine, d);
+      }
+    }
+    for (const m of ms_.machines) {
+      m._status = statusOf(m, gmap.get(m.gateway));
+      m._text = [m.id, m.gateway, m.type, m.model, m.site, m.line].join(" ").toLowerCase();
+    }
+    ms_.machines.sort((a, b) => (a.site || "").localeCompare(b.site || "") || (a.line || "").localeCompare(b.line || "") ||
+      a.gateway.localeCompare(b.gateway) || a.id.localeCompare(b.id));
+    data = { machines: ms_.machines, gws: gmap, champions };
+    const sites = [...new Set(ms_.machines.map((m) => m.site || ""))].sort();
+    if (siteSel.options.length !== sites.length + 1) {
+      fill(siteSel, el("option", { value: "" }, "all sites"), ...sites.map((s) => el("option", { value: s }, s ? "site " + s : "no site")));
+      siteSel.value = state.site;
+    }
+    render();
+  }
+
+  let debounce = 0;
+  search.addEventListener("input", () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => { state.q = search.value.trim(); state.shown = PAGE; render(); }, 120);
+  });
+  statusSel.addEventListener("change", () => { state.status = statusSel.value; state.shown = PAGE; render(); });
+  siteSel.addEventListener("change", () => { state.site = siteSel.value; state.shown = PAGE; render(); });
+
+  await load();
+  return {
+    // 5,000 machines are a few hundred kB of JSON: refresh every third tick.
+    refresh: () => (++tick % 3 === 0 ? load() : null),
+    dispose: () => clearTimeout(debounce),
+  };
+}

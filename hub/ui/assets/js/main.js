@@ -1,0 +1,94 @@
+// Millwright hub UI: a hash-routed single page in plain ES modules. Each
+// page module exports mount(view, params) returning {refresh, dispose};
+// the router polls the visible page's refresh while the tab is visible.
+
+import { $, el, toast } from "./dom.js";
+import { get, who, setWho } from "./api.js";
+
+const REFRESH_MS = 3000;
+
+const routes = [
+  { re: /^#?\/?$/, page: "fleet", nav: "fleet" },
+  { re: /^#\/fleet$/, page: "fleet", nav: "fleet" },
+  { re: /^#\/machine\/([^/]+)\/([^/]+)$/, page: "machine", nav: "fleet" },
+  { re: /^#\/alerts(?:\/([^/]+))?$/, page: "alerts", nav: "alerts" },
+  { re: /^#\/models(?:\/([^/]+))?$/, page: "models", nav: "models" },
+  { re: /^#\/ab(?:\/([^/]+)\/([^/]+))?$/, page: "ab", nav: "ab" },
+  { re: /^#\/rollouts(?:\/([^/]+))?$/, page: "rollouts", nav: "ab" },
+];
+
+let current = null; // {dispose, refresh}
+let timer = null;
+let seq = 0;
+
+function showError(e) {
+  const box = $("#error");
+  box.textContent = e ? String(e.message || e) : "";
+  box.hidden = !e;
+}
+
+async function summary() {
+  try {
+    const st = await get("status");
+    $("#summary").textContent = `${st.gateways_online}/${st.gateways} gateways online · ${st.machines} machines` +
+      (st.ready ? "" : " · not ready");
+    const badge = $("#nav-alerts-count");
+    badge.textContent = st.alerts_open ? String(st.alerts_open) : "";
+    badge.hidden = !st.alerts_open;
+    showError(null);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function route() {
+  const my = ++seq;
+  clearTimeout(timer);
+  timer = null;
+  if (current && current.dispose) current.dispose();
+  current = null;
+  const [hash, qs] = location.hash.split("?");
+  const r = routes.find((x) => x.re.test(hash)) || routes[0];
+  const params = (hash.match(r.re) || []).slice(1).map((p) => (p == null ? p : decodeURIComponent(p)));
+  const query = new URLSearchParams(qs || "");
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === r.nav);
+  delete document.body.dataset.ready;
+  const view = el("div", { class: "page page-" + r.page, "data-page": r.page });
+  $("#view").replaceChildren(view);
+  try {
+    const mod = await import("./" + r.page + ".js");
+    if (my !== seq) return;
+    current = (await mod.mount(view, params, query)) || {};
+    if (my !== seq) { if (current.dispose) current.dispose(); return; }
+    document.body.dataset.ready = r.page; // the browser tests wait on this
+    if (!document.body.dataset.firstViewMs) document.body.dataset.firstViewMs = String(Math.round(performance.now()));
+  } catch (e) {
+    view.append(el("p", { class: "error" }, "Could not load this page: " + (e.message || e)));
+    console.warn(e);
+  }
+  schedule(my);
+}
+
+function schedule(my) {
+  if (document.hidden) return;
+  timer = setTimeout(async () => {
+    if (my !== seq) return;
+    await summary();
+    if (current && current.refresh) {
+      try { await current.refresh(); } catch (e) { showError(e); }
+    }
+    if (my === seq) schedule(my);
+  }, REFRESH_MS);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) { clearTimeout(timer); timer = null; } else if (timer === null) schedule(seq);
+});
+window.addEventListener("hashchange", route);
+
+const whoInput = $("#who");
+whoInput.value = who();
+whoInput.addEventListener("change", () => { setWho(whoInput.value); toast("Signed as " + (whoInput.value || "anonymous")); });
+
+summary();
+route();
