@@ -109,7 +109,7 @@ func Group(ctx context.Context, src Source, fleet Fleet, by string, o Options) (
 	}
 	out := make([]GroupReport, 0, len(groups))
 	for key, kinds := range groups {
-		g := GroupReport{Group: key, Assets: assets[key]}
+		g := GroupReport{Group: key, Assets: assets[key], Kinds: []KindSummary{}}
 		for _, a := range kinds {
 			s := a.sum
 			if a.days > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,20 @@ func TestWriteAndReadBack(t *testing.T) {
 		if p.ScoreMean == nil || math.Abs(*p.ScoreMean-0.2) > 1e-12 || *p.ScoreMax != 0.4 || p.Count != 6*50 || p.Alerts != 3 {
 			t.Fatalf("bucket %+v (mean %v max %v), want mean 0.2, max 0.4, 300 scored, 3 alerts", p, deref(p.ScoreMean), deref(p.ScoreMax))
 		}
+	}
+	r.w.AddAlert(store.Alert{ID: "a2", Gateway: "gw1", Machine: "m2", Model: "hst", Severity: wire.SeverityWarning, Start: t0.Add(40 * time.Second)})
+	r.w.AddAlert(store.Alert{ID: "a3", Gateway: "gw2", Machine: "m9", Model: "hst", Severity: wire.SeverityWarning, Start: t0.Add(50 * time.Second)})
+	waitFor(t, "alerts written", 10*time.Second, func() bool { return r.w.Stats().Written == 27 })
+	buckets, err := r.q.AlertCounts(t.Context(), "", t0, t0.Add(time.Minute), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []influx.AlertBucket{{Time: t0, Severity: "critical", Count: 1}, {Time: t0.Add(30 * time.Second), Severity: "warning", Count: 2}}
+	if !slices.Equal(buckets, want) {
+		t.Fatalf("alert counts = %+v, want %+v", buckets, want)
+	}
+	if b, err := r.q.AlertCounts(t.Context(), "gw2", t0, t0.Add(time.Minute), time.Minute); err != nil || len(b) != 1 || b[0].Count != 1 {
+		t.Fatalf("gw2 alert counts = %+v, %v", b, err)
 	}
 	s, err := r.q.Query(t.Context(), `SELECT "id", "score" FROM "alerts" WHERE "severity" = 'critical'`)
 	if err != nil {

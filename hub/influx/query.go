@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -184,6 +185,44 @@ func (q *Querier) MachineScores(ctx context.Context, gw, machine string, from, t
 		}
 		out = append(out, ms)
 	}
+	return out, nil
+}
+
+// AlertBucket counts the alerts of one severity that started in a bucket.
+type AlertBucket struct {
+	Time     time.Time `json:"time"`
+	Severity string    `json:"severity"`
+	Count    int64     `json:"count"`
+}
+
+// AlertCounts returns the fleet's alerts per severity in buckets of every
+// over [from, to), oldest first; gw, when not empty, narrows it to one
+// gateway.
+func (q *Querier) AlertCounts(ctx context.Context, gw string, from, to time.Time, every time.Duration) ([]AlertBucket, error) {
+	if every <= 0 {
+		return nil, errors.New("influx: bucket width must be positive")
+	}
+	where := fmt.Sprintf(`time >= %d AND time < %d`, from.UnixNano(), to.UnixNano())
+	if gw != "" {
+		where += ` AND "gateway" = ` + QuoteString(gw)
+	}
+	series, err := q.Query(ctx, fmt.Sprintf(`SELECT sum("n") FROM %s WHERE %s GROUP BY time(%s), "severity" fill(none)`,
+		QuoteIdent(MeasurementAlert), where, durationLiteral(every)))
+	if err != nil {
+		return nil, err
+	}
+	var out []AlertBucket
+	for _, s := range series {
+		for _, row := range s.Values {
+			if len(row) < 2 {
+				return nil, errors.New("influx: short row in alert answer")
+			}
+			t, _ := intOf(row[0])
+			n, _ := intOf(row[1])
+			out = append(out, AlertBucket{Time: time.Unix(0, t).UTC(), Severity: s.Tags["severity"], Count: n})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AlertBucket) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 

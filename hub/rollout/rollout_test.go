@@ -389,3 +389,33 @@ func TestChallengersPromoteAndManualRollback(t *testing.T) {
 		t.Fatalf("gw2 commands = %+v", cs)
 	}
 }
+
+// TestPromoteTwin promotes the learning twin, known only from its metrics.
+func TestPromoteTwin(t *testing.T) {
+	f := newFleet(t, 1)
+	m := f.manager()
+	ctx := t.Context()
+	if _, err := f.st.IngestMetrics(ctx, &wire.Metrics{Env: f.env("gw1"), IntervalNs: int64(time.Minute), Series: []wire.ModelMetric{
+		{Machine: "m1", Model: "x", Role: wire.RoleChampion, Kind: "hst", Count: 100},
+		{Machine: "m1", Model: "twin", Role: wire.RoleTwin, Kind: "hst", Count: 100},
+	}}, f.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []rollout.PromotionRequest{
+		{Gateway: "gw1", Machine: "m1", Model: "x"},    // the champion itself
+		{Gateway: "gw1", Machine: "m1", Model: "nope"}, // never reported
+		{Model: "twin"},                                // no asset
+	} {
+		if _, err := m.Promote(ctx, bad); err == nil {
+			t.Errorf("promote %+v accepted", bad)
+		}
+	}
+	r, err := m.Promote(ctx, rollout.PromotionRequest{Gateway: "gw1", Machine: "m1", Model: "twin", By: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := f.answer("gw1", true)
+	if r.Kind != "hst" || r.Name != "twin" || len(cs) != 1 || cs[0].Body.Name != "twin" || cs[0].Body.Role != wire.RoleChampion {
+		t.Fatalf("rollout %+v, commands %+v", r, cs)
+	}
+}

@@ -78,7 +78,13 @@ type Rollout struct {
 // (with optional Settings and SnapshotID) goes to the Targets and every
 // asset of MachineType, in stages.
 type PromotionRequest struct {
-	Deployment  string             `json:"deployment,omitempty"`
+	Deployment string `json:"deployment,omitempty"`
+	// Gateway, Machine and Model (instance name) name a running model
+	// without a deployment of its own, e.g. the learning twin reported in
+	// metrics; its kind and snapshot come from its latest metrics.
+	Gateway     string             `json:"gateway,omitempty"`
+	Machine     string             `json:"machine,omitempty"`
+	Model       string             `json:"model,omitempty"`
 	Kind        string             `json:"kind,omitempty"`
 	Settings    map[string]float64 `json:"settings,omitempty"`
 	SnapshotID  string             `json:"snapshot_id,omitempty"`
@@ -125,7 +131,29 @@ func (m *Manager) Promote(ctx context.Context, req PromotionRequest) (Rollout, e
 		r.Gates.defaults()
 	}
 	var assets []Asset
-	if req.Deployment != "" {
+	if req.Deployment == "" && req.Model != "" {
+		id, err := m.deploymentOf(ctx, req.Gateway, req.Machine, req.Model)
+		if err != nil {
+			return r, err
+		}
+		if id == "" {
+			rm, err := m.o.Store.LatestModel(ctx, req.Gateway, req.Machine, req.Model)
+			if errors.Is(err, store.ErrNotFound) {
+				return r, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			} else if err != nil {
+				return r, err
+			}
+			if rm.Role == wire.RoleChampion || rm.Kind == "" {
+				return r, fmt.Errorf("%w: %s on %s/%s is a %s of kind %q: nothing to promote", ErrBadRequest, req.Model, req.Gateway, req.Machine, rm.Role, rm.Kind)
+			}
+			r.Kind, r.Name, r.Snapshot = rm.Kind, rm.Model, ""
+			assets = []Asset{{req.Gateway, req.Machine}}
+		}
+		req.Deployment = id
+	}
+	if len(assets) > 0 {
+		// a running model without a deployment: set above
+	} else if req.Deployment != "" {
 		d, err := m.o.Store.Deployment(ctx, req.Deployment)
 		if errors.Is(err, store.ErrNotFound) {
 			return r, fmt.Errorf("%w: no deployment %q", ErrBadRequest, req.Deployment)
@@ -447,4 +475,22 @@ func (m *Manager) AutoPromoteOnce(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// deploymentOf finds the active challenger or twin deployment of instance
+// name on an asset; "" when there is none.
+func (m *Manager) deploymentOf(ctx context.Context, gw, machine, name string) (string, error) {
+	if gw == "" || machine == "" {
+		return "", fmt.Errorf("%w: model needs gateway and machine", ErrBadRequest)
+	}
+	ds, err := m.o.Store.Deployments(ctx, store.DeploymentFilter{Gateway: gw, Machine: machine, ActiveOnly: true})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range ds {
+		if d.Name == name && d.Role != wire.RoleChampion {
+			return d.ID, nil
+		}
+	}
+	return "", nil
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,11 @@ func (w webhookSender) send(ctx context.Context, n *Notice, _ *target) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.hc.Do(req)
 	if err != nil {
+		// The URL often carries the webhook's secret token: keep it out of logs.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("webhook post: %w", err)
 	}
 	defer resp.Body.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -115,6 +116,41 @@ func TestWebhookRetriedThenDeduplicated(t *testing.T) {
 	if s["chat"].Deduplicated != 1 || len(h.calls()) != 5 {
 		t.Fatalf("stats %+v, %d calls; want a1 once, a2 once", s["chat"], len(h.calls()))
 	}
+}
+
+func TestWebhookErrorHidesURL(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	r, err := routing.New(routing.Options{
+		Config: routing.Config{
+			Channels: []routing.ChannelConfig{{Name: "chat", Kind: routing.KindWebhook, URL: "http://127.0.0.1:1/hooks/SECRET-TOKEN"}},
+			Rules:    []routing.Rule{{Channels: []string{"chat"}}},
+		},
+		MaxAttempts: 1,
+		Logger:      slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, r)
+	r.Route(alert("a1", "m1", wire.SeverityCritical))
+	waitFor(t, "given up", func() bool { s, _ := r.Stats(); return s["chat"].Failed == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "SECRET-TOKEN") || !strings.Contains(logs.String(), "not delivered") {
+		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func TestWebhookGivesUp(t *testing.T) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -185,4 +186,31 @@ func (s *Store) LastMetric(ctx context.Context, gw, machine string) (time.Time, 
 		return time.Time{}, nil
 	}
 	return time.Unix(0, t.Int64).UTC(), nil
+}
+
+// RunningModel is a model instance seen in a machine's metrics.
+type RunningModel struct {
+	Model    string    `json:"model"`
+	Role     string    `json:"role"`
+	Kind     string    `json:"kind"`
+	Snapshot string    `json:"snapshot,omitempty"`
+	Last     time.Time `json:"last"`
+}
+
+// LatestModel returns what the newest metric point of model instance
+// name on a machine says about it; ErrNotFound when it never reported.
+func (s *Store) LatestModel(ctx context.Context, gw, machine, name string) (RunningModel, error) {
+	var m RunningModel
+	var t int64
+	err := s.db.QueryRowContext(ctx, `SELECT model, role, kind, snapshot, time FROM metric_points
+		WHERE gateway = ? AND machine = ? AND model = ? ORDER BY time DESC LIMIT 1`, gw, machine, name).
+		Scan(&m.Model, &m.Role, &m.Kind, &m.Snapshot, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("model %q on %s/%s: %w", name, gw, machine, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("latest model: %w", err)
+	}
+	m.Last = time.Unix(0, t).UTC()
+	return m, nil
 }

@@ -49,6 +49,13 @@ const (
 	StatT2Q = iota // T²/k + Q/E[Q] (default)
 	StatT2         // Hotelling's T² on the retained components only
 	StatQ          // squared prediction error only
+	// StatR is Hotelling's T² of the residual components, Σ_{i>k} tᵢ²/λᵢ
+	// over p-k: the residual measured in units of its own spread, not of
+	// the features' total spread. When k components carry a common
+	// driver (a machine's load), a fault that moves features against it
+	// stands out by its size in noise units, which Q, scaled by each
+	// feature's total variance, dilutes.
+	StatR
 )
 
 // Options configures a Detector. The zero value gives working defaults.
@@ -72,6 +79,13 @@ type Options struct {
 	// are used to calibrate: an immature model's scores would make the
 	// tail look heavier than it is (default 2·MinSamples).
 	CalibrateAfter uint64
+	// CalibrateUntil stops calibration, not the model, after this many
+	// samples; 0 calibrates for ever. With a statistic in units of its
+	// own spread (StatR) and a model that keeps learning the operating
+	// point (Robust), a calibration frozen after a healthy warm-up keeps
+	// meaning "rarer than what healthy looked like", where a calibrator
+	// that keeps observing absorbs a slowly developing fault.
+	CalibrateUntil uint64
 	// FreezeAfter stops all learning, model and calibration, after this
 	// many samples; 0 never freezes.
 	FreezeAfter uint64
@@ -125,13 +139,17 @@ func (o Options) withDefaults(dim int) Options {
 	if o.CalibrateAfter == 0 {
 		o.CalibrateAfter = 2 * uint64(o.MinSamples)
 	}
+	if o.CalibrateUntil > 0 {
+		// Calibrating on fewer than MinSamples scores would keep it cold.
+		o.CalibrateUntil = max(o.CalibrateUntil, o.CalibrateAfter+uint64(o.Calibrate.WithDefaults().MinSamples))
+	}
 	if o.Prefilter < 0 {
 		o.Prefilter = 0
 	}
 	if !(o.Robust > 0) || math.IsInf(o.Robust, 0) {
 		o.Robust = 0
 	}
-	if o.Statistic < StatT2Q || o.Statistic > StatQ {
+	if o.Statistic < StatT2Q || o.Statistic > StatR {
 		o.Statistic = StatT2Q
 	}
 	o.Calibrate = o.Calibrate.WithDefaults()
@@ -282,13 +300,13 @@ func (d *Detector) Update(x []float64) float64 {
 	if ok {
 		s := d.smoothed(raw)
 		if d.opt.Robust > 0 && s > d.opt.Robust {
-			weight = d.opt.Robust / s
+			weight = (d.opt.Robust / s) * (d.opt.Robust / s)
 		}
 		d.smooth, d.smoothN = s, d.smoothN+1
 		switch {
 		case d.opt.Uncalibrated:
 			p = s / (1 + s)
-		case d.frozen() || d.n < d.opt.CalibrateAfter:
+		case d.frozen() || d.n < d.opt.CalibrateAfter || d.opt.CalibrateUntil > 0 && d.n >= d.opt.CalibrateUntil:
 			p = d.cal.Prob(s)
 		default:
 			p = d.cal.Update(s)
@@ -358,6 +376,17 @@ func (d *Detector) raw() (float64, bool) {
 		t2 += t * t / max(d.val[i], floor)
 	}
 	q := max(zz-tt, 0)
+	if d.opt.Statistic == StatR && k < p {
+		var r float64
+		for i := k; i < p; i++ {
+			var t float64
+			for j := range p {
+				t += d.vec[j*p+i] * d.z[j]
+			}
+			r += t * t / max(d.val[i], floor)
+		}
+		return r / float64(p-k), true
+	}
 	switch d.opt.Statistic {
 	case StatT2:
 		return t2 / float64(k), true

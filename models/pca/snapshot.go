@@ -42,6 +42,7 @@ type state struct {
 	CalAfter    uint64          `cbor:"30,keyasint"`
 	Seen        uint64          `cbor:"31,keyasint"`
 	Robust      float64         `cbor:"32,keyasint,omitempty"`
+	CalUntil    uint64          `cbor:"33,keyasint,omitempty"`
 }
 
 // MarshalSnapshot returns the whole state as versioned CBOR.
@@ -50,7 +51,7 @@ func (d *Detector) MarshalSnapshot() ([]byte, error) {
 	return snapshot.Marshal(Kind, snapshotVersion, state{
 		Dim: d.dim, Components: o.Components, Variance: o.Variance, Forget: o.Forget,
 		Refresh: o.Refresh, MinSamples: o.MinSamples, FreezeAfter: o.FreezeAfter,
-		Smooth: o.Smooth, Diff: o.Diff, Statistic: o.Statistic, Raw: o.Uncalibrated, Prefilter: o.Prefilter, CalAfter: o.CalibrateAfter, Robust: o.Robust, Filt: d.filt, FiltOK: d.filtOK,
+		Smooth: o.Smooth, Diff: o.Diff, Statistic: o.Statistic, Raw: o.Uncalibrated, Prefilter: o.Prefilter, CalAfter: o.CalibrateAfter, Robust: o.Robust, CalUntil: o.CalibrateUntil, Filt: d.filt, FiltOK: d.filtOK,
 		N: d.n, Seen: d.seen, Mean: d.mean, Cov: d.cov, Since: d.since, Ready: d.ready,
 		Scale: d.scale, Val: d.val, Vec: d.vec, K: d.k, EQ: d.eq,
 		Prev: d.prev, PrevOK: d.prevOK, Smoothed: d.smooth, SmoothN: d.smoothN,
@@ -71,7 +72,7 @@ func (d *Detector) UnmarshalSnapshot(b []byte) error {
 	}
 	o := Options{Components: s.Components, Variance: s.Variance, Forget: s.Forget,
 		Refresh: s.Refresh, MinSamples: s.MinSamples, FreezeAfter: s.FreezeAfter,
-		Smooth: s.Smooth, Diff: s.Diff, Statistic: s.Statistic, Uncalibrated: s.Raw, Prefilter: s.Prefilter, CalibrateAfter: s.CalAfter, Robust: s.Robust}
+		Smooth: s.Smooth, Diff: s.Diff, Statistic: s.Statistic, Uncalibrated: s.Raw, Prefilter: s.Prefilter, CalibrateAfter: s.CalAfter, Robust: s.Robust, CalibrateUntil: s.CalUntil}
 	cal, err := calibrate.Restore(s.Cal)
 	if err != nil {
 		return snapshot.Corrupt(Kind, "%v", err)

@@ -47,11 +47,19 @@ func TestExplore(t *testing.T) {
 	q1 := pca.Options{Components: 1, Statistic: pca.StatQ}
 	with := func(o pca.Options, f func(*pca.Options)) pca.Options { f(&o); return o }
 	sk := func(o *pca.Options, skip float64) { o.Calibrate.Skip = skip }
-	cands := []cand{
-		pcaC("Q1 pk.999 r5 f.9999", with(q1, func(o *pca.Options) { sk(o, 0.999); o.Robust = 5; o.Forget = 0.9999 })),
-		pcaC("Q1 pk.999 r2 f.9999", with(q1, func(o *pca.Options) { sk(o, 0.999); o.Robust = 2; o.Forget = 0.9999 })),
-		pcaC("Q1 pk.999 r2", with(q1, func(o *pca.Options) { sk(o, 0.999); o.Robust = 2 })),
-		pcaC("Q1 pk.999 r5 f.99999", with(q1, func(o *pca.Options) { sk(o, 0.999); o.Robust = 5; o.Forget = 0.99999 })),
+	_ = sk
+	var cands []cand
+	for _, k := range []int{1, 2, 0} {
+		for _, st := range []int{pca.StatQ, pca.StatR, pca.StatT2Q} {
+			for _, rb := range []float64{2, 5} {
+				for _, fg := range []float64{0.999, 0.9999} {
+					for _, cu := range []uint64{600, 0} {
+						o := pca.Options{Components: k, Statistic: st, Robust: rb, Forget: fg, CalibrateUntil: cu}
+						cands = append(cands, pcaC(fmt.Sprintf("k%d s%d r%g f%g cu%d", k, st, rb, fg, cu), o))
+					}
+				}
+			}
+		}
 	}
 	if k := os.Getenv("CANDS"); k != "" {
 		var sel []cand
@@ -64,10 +72,10 @@ func TestExplore(t *testing.T) {
 	}
 	for _, c := range cands {
 		for _, pol := range []plantbench.Policy{plantbench.Learn} {
-			for _, al := range []plantbench.Alert{{Threshold: 0.999, Clear: 0.99, Consecutive: 3}, {Threshold: 0.9999, Clear: 0.999, Consecutive: 3}} {
+			for _, al := range []plantbench.Alert{{Threshold: 0.999, Clear: 0.99, Consecutive: 3}} {
 				th := al.Threshold
 				cfg := plantbench.Config{New: c.new, Policy: pol, Alert: al}
-				line := fmt.Sprintf("%-20s %-6s th %.4f c%2d:", c.name, pol, th, al.Consecutive)
+				line := fmt.Sprintf("%-28s %-6s th %.4f c%2d:", c.name, pol, th, al.Consecutive)
 				for _, onset := range []time.Duration{time.Minute, 5 * time.Minute} {
 					demo := plant.DemoWithOnset(onset)
 					demo.Rate = 5

@@ -73,6 +73,8 @@ type Config struct {
 	WarmUp, ScoreAfter int
 	Policy             Policy
 	Alert              Alert
+	// Trace, when set, sees every score: machine, true time, vector, score.
+	Trace func(machine string, t time.Time, x []float64, score float64)
 }
 
 func (c Config) withDefaults() Config {
@@ -294,6 +296,9 @@ func (m *machine) score(t int64, cfg Config, faults []Fault) {
 		v = m.det.Update(m.latest)
 	default:
 		v = m.det.Score(m.latest)
+	}
+	if cfg.Trace != nil {
+		cfg.Trace(m.gw+"/"+m.id, time.Unix(0, t).UTC(), m.latest, v)
 	}
 	for m.begun < len(m.faults) && t >= faults[m.faults[m.begun]].Onset.UnixNano() {
 		faults[m.faults[m.begun]].Masked = m.active

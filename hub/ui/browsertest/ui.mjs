@@ -79,13 +79,17 @@ async function desktop() {
   for (const s of ["hst (champion)", "hst-twin (twin)", "rrcf (challenger)", "threshold"]) check(legend.includes(s), `chart legend lacks ${s}: ${legend}`);
   check(await count(page, 'tr[data-alert="gw-a-press-1-1"]') === 1, "machine page lacks its alert");
   check(await count(page, "tr[data-deployment]") >= 1, "machine page lacks deployments");
+  await shot(page, "desktop-machine.png");
+  const axis = () => page.locator(".chart .u-axis").first().innerText();
+  const before = await axis();
   const over = page.locator(".chart .u-over");
   const box = await over.boundingBox();
   await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await page.mouse.up();
-  await shot(page, "desktop-machine.png");
+  await page.waitForFunction((b) => document.querySelector(".chart .u-axis").innerText !== b, before);
+  await shot(page, "desktop-machine-zoomed.png");
 
   // Models
   await visit(page, "#/models", "models");
@@ -180,9 +184,14 @@ async function perf() {
   const runs = [];
   for (let i = 0; i < 5; i++) {
     step = "first view " + i;
-    await page.goto(base + "#/fleet?run=" + i);
+    await page.goto(base + "?run=" + i + "#/fleet");
     await page.waitForSelector('body[data-ready="fleet"] table.fleet tbody tr[data-machine]');
     runs.push(Number(await page.evaluate(() => document.body.dataset.firstViewMs)));
+    if (i === 0 || process.env.VERBOSE) {
+      const res = await page.evaluate(() => performance.getEntriesByType("resource").map((r) =>
+        `${r.name.replace(location.origin, "")} ${Math.round(r.startTime)}+${Math.round(r.duration)}ms`));
+      console.log("run " + i + " resources: " + res.join(", "));
+    }
   }
   const total = await page.locator(".counts b").first().innerText();
   check(total === process.env.EXPECT_MACHINES, `fleet counts ${total} machines, want ${process.env.EXPECT_MACHINES}`);

@@ -4,7 +4,7 @@
 
 import { fill, arr, el, dur, num, pct, count, panel, table, unavailable, confirmDialog, toast, svg } from "./dom.js";
 import { get, post, optional, enc, machinePath, NotAvailable } from "./api.js";
-import { histogram, binsOf, seriesColor } from "./chart.js";
+import { histogram, binsOf, colors } from "./chart.js";
 import { rolloutsPanel } from "./rollouts.js";
 
 const periods = [["7d", "7 days"], ["30d", "30 days"], ["90d", "90 days"]];
@@ -105,7 +105,10 @@ async function mountAsset(view, gw, id) {
       if (p.role === "champion" && p.threshold) thr = p.threshold;
     }
     if (!groups.size) { fill(hist, el("p", { class: "empty" }, "No scores to draw.")); return; }
-    const hs = [...groups.values()].map((g, i) => ({ label: g.label, color: seriesColor(g.role, i - 1), bins: g.bins || binsOf(g.vals), exact: !!g.bins }));
+    const rank = { champion: 0, twin: 1, challenger: 2 };
+    const gs = [...groups.values()].sort((a, b) => (rank[a.role] ?? 3) - (rank[b.role] ?? 3) || a.label.localeCompare(b.label));
+    const palette = colors(gs);
+    const hs = gs.map((g, i) => ({ label: g.label, color: palette[i], bins: g.bins || binsOf(g.vals), exact: !!g.bins }));
     fill(hist, 
       histogram(hs, { width: 560, height: 170, threshold: thr }),
       el("div", { class: "legend" }, hs.map((h) => el("span", {}, el("i", { style: { background: h.color } }), h.label))),

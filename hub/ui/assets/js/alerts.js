@@ -42,7 +42,7 @@ async function mountInbox(view, query) {
       onclick: async (e) => {
         e.preventDefault();
         e.currentTarget.disabled = true;
-        try { await post("alerts/" + enc(a.id) + "/ack"); toast("Acknowledged"); await load(); } catch (err) { toast(err.message, true); }
+        try { await post("alerts/" + enc(a.id) + "/ack"); toast("Acknowledged"); dispatchEvent(new Event("mw:changed")); await load(); } catch (err) { toast(err.message, true); }
       },
     }, "Acknowledge") : null;
     return el("a", { class: "card alert-card sev-" + a.severity, href, "data-alert": a.id },
@@ -104,6 +104,7 @@ async function mountOne(view, id) {
       if (r && r.id === id) a = r;
       else a = (await findAlert(id)) || a;
       toast(done);
+      dispatchEvent(new Event("mw:changed"));
       drawHead();
       drawActions();
       await loadFeedback();

@@ -23,8 +23,11 @@ export function loadUPlot() {
 const roleColor = { champion: "#2f6fde", twin: "#8a4fd0" };
 const challengerColors = ["#e07b00", "#1b9e77", "#c2185b", "#607d8b", "#7cb342", "#00838f"];
 
-export function seriesColor(role, i) {
-  return roleColor[role] || challengerColors[i % challengerColors.length];
+// colors gives each of a list of {role} its colour: fixed for champion and
+// twin, the challengers in turn.
+export function colors(list) {
+  let c = 0;
+  return list.map((s) => roleColor[s.role] || challengerColors[c++ % challengerColors.length]);
 }
 
 // seriesKey names one model on one machine.
@@ -101,6 +104,7 @@ export class ScoreChart {
     this.keys = keys;
     this.range = dataRange;
     const alertsRef = () => this.alerts;
+    const palette = colors(series);
     const opts = {
       ...this.size(),
       title: this.title,
@@ -111,7 +115,7 @@ export class ScoreChart {
       series: [
         {},
         ...series.map((s, i) => ({
-          label: s.key, stroke: seriesColor(s.role, i - 1), width: s.role === "champion" ? 2 : 1.5,
+          label: s.key, stroke: palette[i], width: s.role === "champion" ? 2 : 1.5,
           spanGaps: true, value: (u, v) => (v == null ? "–" : v.toFixed(3)),
         })),
         { label: "threshold", stroke: "#d23c3c", width: 1, dash: [6, 4], spanGaps: true,

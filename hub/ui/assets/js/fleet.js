@@ -102,7 +102,7 @@ export async function mount(view) {
         el("div", { class: "bar" }, el("span", { class: "lvl-" + lvl, style: { width: width.toFixed(1) + "%" } }),
           m.threshold > 0 ? el("i", { style: { left: "80%" } }) : null),
         el("div", { class: "sub" }, "threshold " + num(m.threshold))),
-      el("td", { class: "num" }, m.open_alerts > 0 ? el("a", { class: "badge", href: "#/alerts?machine=" + enc(m.id) }, String(m.open_alerts)) : "0"),
+      el("td", {}, m.open_alerts > 0 ? el("a", { class: "badge", href: "#/alerts?machine=" + enc(m.id) }, m.open_alerts + " open") : el("span", { class: "sub" }, "no alerts")),
       el("td", {}, m.model || "–", el("div", { class: "sub" }, champ ? "since " + dur(Date.now() - ms(champ.since)) : "")));
   }
 

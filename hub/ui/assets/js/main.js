@@ -85,6 +85,7 @@ document.addEventListener("visibilitychange", () => {
   if (document.hidden) { clearTimeout(timer); timer = null; } else if (timer === null) schedule(seq);
 });
 window.addEventListener("hashchange", route);
+window.addEventListener("mw:changed", summary); // a page changed something the header counts
 
 const whoInput = $("#who");
 whoInput.value = who();
