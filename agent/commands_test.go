@@ -156,7 +156,8 @@ func TestCommandsLocalOutputsAndRestart(t *testing.T) {
 			t.Errorf("%s: no paired decisions over an interval with an alert: %+v", s.Model, s)
 		}
 	}
-	if got := strings.Join(names, " "); got != "champion:baseline:baseline twin:baseline-twin:baseline challenger:hst-warm:hst challenger:challenger-1:rrcf" {
+	d := catalog.Default
+	if got := strings.Join(names, " "); got != "champion:"+d+":"+d+" twin:"+d+"-twin:"+d+" challenger:hst-warm:hst challenger:challenger-1:rrcf" {
 		t.Errorf("models in the final metrics: %s", got)
 	}
 
@@ -182,7 +183,7 @@ func TestCommandsLocalOutputsAndRestart(t *testing.T) {
 		after = append(after, s.Model)
 	}
 	slices.Sort(after)
-	if strings.Join(after, " ") != "baseline baseline-twin challenger-1 hst-warm" {
+	if want := []string{d, d + "-twin", "challenger-1", "hst-warm"}; !slices.Equal(after, slices.Sorted(slices.Values(want))) {
 		t.Errorf("after restart: %+v\nlogs:\n%s", series, logs)
 	}
 }

@@ -271,7 +271,8 @@ func TestCommandSurvivesACrash(t *testing.T) {
 		}
 		got = append(got, r)
 	})
-	want := "champion:baseline twin:baseline-twin challenger:h1 prev-champion:baseline prev-twin:baseline-twin"
+	d := catalog.Default
+	want := "champion:baseline twin:baseline-twin challenger:h1 prev-champion:" + d + " prev-twin:" + d + "-twin"
 	if strings.Join(got, " ") != want {
 		t.Errorf("models after a crash: %s, want %s", strings.Join(got, " "), want)
 	}

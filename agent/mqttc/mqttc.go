@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // ErrNotConnected is returned by Publish while there is no connection.
@@ -121,6 +123,7 @@ func New(opts Options) (*Client, error) {
 		SetWriteTimeout(opts.ConnectTimeout).
 		SetOrderMatters(true).
 		SetResumeSubs(false).
+		SetStore(inboundOnlyStore{paho.NewMemoryStore()}).
 		SetOnConnectHandler(func(paho.Client) { cl.onConnect() }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			cl.log.Warn("mqtt connection lost", "broker", opts.BrokerURL, "err", err)
@@ -234,4 +237,21 @@ func (c *Client) Close(quiesce time.Duration) {
 	c.cancel()
 	c.c.Disconnect(uint(quiesce.Milliseconds()))
 	c.wg.Wait()
+}
+
+// inboundOnlyStore is paho's memory store without outbound packets. With a
+// persistent session paho resends the outbound packets of its store on
+// every (re)connect, and marks them DUP while its writer may be sending one
+// of them: a data race in paho (eclipse-paho/paho.mqtt.golang#703, seen
+// under -race in this repository's end-to-end test). The agent does not
+// need that resend: its outbox keeps what it owes the hub until the hub
+// acknowledges it and resends on every connect, and the subscriptions are
+// made again in onConnect. Inbound packets (QoS 2 state) are kept.
+type inboundOnlyStore struct{ paho.Store }
+
+func (s inboundOnlyStore) Put(key string, m packets.ControlPacket) {
+	if strings.HasPrefix(key, "o.") {
+		return
+	}
+	s.Store.Put(key, m)
 }

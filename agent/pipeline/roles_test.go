@@ -61,13 +61,16 @@ func TestCommands(t *testing.T) {
 	wrongDim, _ := catalog.New("baseline", 3, 1)
 	snap3 := snapshotOf(t, wrongDim)
 
+	d := catalog.Default
+	pair := "champion:" + d + " twin:" + d + "-twin"
+	prevPair := " prev-champion:" + d + " prev-twin:" + d + "-twin"
 	steps := []struct {
 		name   string
 		cmd    wire.Command
 		refuse string // "" for accepted
 		roles  string
 	}{
-		{"ping", wire.Command{Kind: wire.CmdPing}, "", "champion:baseline twin:baseline-twin"},
+		{"ping", wire.Command{Kind: wire.CmdPing}, "", pair},
 		{"unknown machine", wire.Command{Kind: wire.CmdDeploy, Machine: "nope", Snapshot: snap}, "unknown machine", ""},
 		{"corrupt snapshot", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Snapshot: []byte{1, 2, 3}}, "corrupt snapshot", ""},
 		{"wrong dimension", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Snapshot: snap3}, "does not fit", ""},
@@ -76,19 +79,19 @@ func TestCommands(t *testing.T) {
 		{"bad setting", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: "hst", Settings: map[string]float64{"x": 1}}, "unknown setting", ""},
 		{"nothing to roll back", wire.Command{Kind: wire.CmdRollback, Machine: "m1"}, "no previous champion", ""},
 		{"fresh challenger", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: "hst", Settings: map[string]float64{"threshold": 0.95}}, "",
-			"champion:baseline twin:baseline-twin challenger:challenger-1"},
+			pair + " challenger:challenger-1"},
 		{"named challenger from snapshot", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Name: "warm", Snapshot: snap}, "",
-			"champion:baseline twin:baseline-twin challenger:challenger-1 challenger:warm"},
+			pair + " challenger:challenger-1 challenger:warm"},
 		{"third challenger", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: "pca"}, "",
-			"champion:baseline twin:baseline-twin challenger:challenger-1 challenger:warm challenger:challenger-2"},
+			pair + " challenger:challenger-1 challenger:warm challenger:challenger-2"},
 		{"too many challengers", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChallenger, Model: "rrcf"}, "already has 3", ""},
 		{"remove unknown", wire.Command{Kind: wire.CmdRemove, Machine: "m1", Name: "nope"}, "no challenger named", ""},
 		{"remove", wire.Command{Kind: wire.CmdRemove, Machine: "m1", Name: "challenger-1"}, "",
-			"champion:baseline twin:baseline-twin challenger:warm challenger:challenger-2"},
+			pair + " challenger:warm challenger:challenger-2"},
 		{"champion from snapshot", wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChampion, Snapshot: snap}, "",
-			"champion:baseline twin:baseline-twin challenger:warm challenger:challenger-2 prev-champion:baseline prev-twin:baseline-twin"},
+			"champion:baseline twin:baseline-twin challenger:warm challenger:challenger-2" + prevPair},
 		{"rollback", wire.Command{Kind: wire.CmdRollback, Machine: "m1"}, "",
-			"champion:baseline twin:baseline-twin challenger:warm challenger:challenger-2 prev-champion:baseline prev-twin:baseline-twin"},
+			pair + " challenger:warm challenger:challenger-2 prev-champion:baseline prev-twin:baseline-twin"},
 	}
 	for i, st := range steps {
 		err := p.Command(&st.cmd)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"millwright/hub/store"
 	"millwright/wire"
@@ -15,9 +16,11 @@ const (
 	BySite = "site"
 )
 
-// Fleet lists the machines to roll up; *store.Store implements it.
+// Fleet lists the machines to roll up and the challengers and twins that
+// ran on them; *store.Store implements it.
 type Fleet interface {
 	Machines(ctx context.Context) ([]store.Machine, error)
+	ModelInstances(ctx context.Context, since time.Time) ([]store.ModelInstance, error)
 }
 
 // KindSummary pools one model kind in one role over the assets of a group.
@@ -43,8 +46,10 @@ type GroupReport struct {
 	Kinds  []KindSummary `json:"kinds"`
 }
 
-// Group compares every machine and rolls the reports up by machine type
-// (ByType) or site (BySite).
+// Group compares every machine that ran a challenger or twin in the
+// window and rolls the reports up by machine type (ByType) or site
+// (BySite). Assets with only a champion have nothing to compare and are
+// skipped, which keeps a fleet-wide rollup proportional to the experiments.
 func Group(ctx context.Context, src Source, fleet Fleet, by string, o Options) ([]GroupReport, error) {
 	if by != ByType && by != BySite {
 		return nil, fmt.Errorf("group by %q: want type or site", by)
@@ -53,6 +58,14 @@ func Group(ctx context.Context, src Source, fleet Fleet, by string, o Options) (
 	ms, err := fleet.Machines(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("group: %w", err)
+	}
+	inst, err := fleet.ModelInstances(ctx, o.From)
+	if err != nil {
+		return nil, fmt.Errorf("group: %w", err)
+	}
+	compared := map[[2]string]bool{}
+	for _, mi := range inst {
+		compared[[2]string{mi.Gateway, mi.Machine}] = true
 	}
 	type acc struct {
 		sum        KindSummary
@@ -65,6 +78,9 @@ func Group(ctx context.Context, src Source, fleet Fleet, by string, o Options) (
 	groups := map[string]map[string]*acc{}
 	assets := map[string][]string{}
 	for _, m := range ms {
+		if !compared[[2]string{m.Gateway, m.ID}] {
+			continue
+		}
 		key := m.Type
 		if by == BySite {
 			key = m.Site

@@ -38,6 +38,7 @@ func (h *handler) registryRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/models", h.models)
 	mux.HandleFunc("PUT /api/v1/models/{kind}", h.putModel)
 	mux.HandleFunc("GET /api/v1/deployments", h.deployments)
+	mux.HandleFunc("GET /api/v1/instances", h.instances)
 	mux.HandleFunc("POST /api/v1/deployments/{id}/remove", h.removeDeployment)
 	mux.HandleFunc("GET /api/v1/commands", h.commands)
 	mux.HandleFunc("POST /api/v1/challengers", h.challengers)
@@ -157,6 +158,26 @@ func (h *handler) deployments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deployments": ds})
+}
+
+// instances lists the challengers and twins seen in metrics (since: a
+// duration back from now; default all).
+func (h *handler) instances(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if s := r.URL.Query().Get("since"); s != "" {
+		d, err := parseDays(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		since = h.opts.Now().Add(-d)
+	}
+	is, err := h.opts.Store.ModelInstances(r.Context(), since)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"instances": is})
 }
 
 type reasonBody struct {

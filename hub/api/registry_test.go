@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"millwright/hub/api"
 	"millwright/hub/rollout"
@@ -174,7 +177,8 @@ func TestRegistryFlow(t *testing.T) {
 		"/snapshots?kind=rrcf":           snap.ID,
 		"/alerts/al-1/feedback":          `"label":"real_fault"`,
 		"/compare/gw1/m1?since=30d":      `"role":"champion"`,
-		"/compare?group=type":            `"group":"pump"`,
+		"/compare?group=type":            `"groups":[]`,
+		"/instances":                     `"instances":[]`,
 		"/compare?group=site&min_days=1": `"groups"`,
 	} {
 		code, body = send(t, "GET", u+path, "", nil)
@@ -194,6 +198,32 @@ func TestRolloutEndpointsWithoutManager(t *testing.T) {
 	for _, p := range []string{"/api/v1/rollouts"} {
 		if code, body := do(t, "GET", srv.URL+p); code != 503 {
 			t.Errorf("GET %s = %d %s, want 503", p, code, body)
+		}
+	}
+}
+
+// TestOpenAPIListsRoutes keeps openapi.yaml in step with the registry routes.
+func TestOpenAPIListsRoutes(t *testing.T) {
+	b, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	for _, r := range []struct{ method, path string }{
+		{"post", "/alerts/{id}/feedback"}, {"post", "/alerts/{id}/resolve"}, {"get", "/sites"}, {"get", "/models"},
+		{"put", "/models/{kind}"}, {"get", "/deployments"}, {"post", "/deployments/{id}/remove"}, {"get", "/instances"},
+		{"get", "/commands"}, {"post", "/challengers"}, {"post", "/snapshots"}, {"get", "/snapshots"},
+		{"get", "/snapshots/{id}/lineage"}, {"post", "/promotions"}, {"get", "/rollouts"}, {"get", "/rollouts/{id}"},
+		{"post", "/rollouts/{id}/rollback"}, {"get", "/compare/{gw}/{machine}"}, {"get", "/compare"}, {"get", "/audit"},
+	} {
+		if _, ok := doc.Paths[r.path][r.method]; !ok {
+			t.Errorf("openapi.yaml has no %s %s", r.method, r.path)
 		}
 	}
 }

@@ -284,7 +284,7 @@ func (m *Manager) RemoveChallenger(ctx context.Context, id, by, reason string) (
 	return d, err
 }
 
-// encode turns a rollout into its store record.
+// record turns a rollout into its store record.
 func (r *Rollout) record() (store.RolloutRecord, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -331,16 +331,15 @@ func (m *Manager) Rollouts(ctx context.Context, status string) ([]Rollout, error
 
 // Get returns one rollout.
 func (m *Manager) Get(ctx context.Context, id string) (Rollout, error) {
-	rs, err := m.Rollouts(ctx, "")
+	rec, err := m.o.Store.Rollout(ctx, id)
 	if err != nil {
 		return Rollout{}, err
 	}
-	for _, r := range rs {
-		if r.ID == id {
-			return r, nil
-		}
+	var r Rollout
+	if err := json.Unmarshal(rec.State, &r); err != nil {
+		return r, fmt.Errorf("decode rollout %s: %w", id, err)
 	}
-	return Rollout{}, fmt.Errorf("rollout %q: %w", id, store.ErrNotFound)
+	return r, nil
 }
 
 // Run evaluates the running rollouts (and the auto-promote policy) every

@@ -404,7 +404,7 @@ func TestPromoteTwin(t *testing.T) {
 	for _, bad := range []rollout.PromotionRequest{
 		{Gateway: "gw1", Machine: "m1", Model: "x"},    // the champion itself
 		{Gateway: "gw1", Machine: "m1", Model: "nope"}, // never reported
-		{Model: "twin"},                                // no asset
+		{Model: "twin"}, // no asset
 	} {
 		if _, err := m.Promote(ctx, bad); err == nil {
 			t.Errorf("promote %+v accepted", bad)
@@ -417,5 +417,89 @@ func TestPromoteTwin(t *testing.T) {
 	cs := f.answer("gw1", true)
 	if r.Kind != "hst" || r.Name != "twin" || len(cs) != 1 || cs[0].Body.Name != "twin" || cs[0].Body.Role != wire.RoleChampion {
 		t.Fatalf("rollout %+v, commands %+v", r, cs)
+	}
+}
+
+// TestAutoPromote: with the policy on, a challenger that beat its champion
+// over the period is promoted; with fewer days than the period it is not.
+func TestAutoPromote(t *testing.T) {
+	f := newFleet(t, 1)
+	ctx := t.Context()
+	ds, err := (f.manager()).Challengers(ctx, rollout.ChallengerRequest{Kind: "rrcf", Targets: []string{"gw1/m1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.answer("gw1", true)
+	// Ten days every 30 minutes; a confirmed fault 11:00–13:00 every other
+	// day that the challenger flags at once and the champion only at 12:30.
+	tx, err := f.st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const period = 30 * time.Minute
+	for at := t0.Add(period); !at.After(t0.Add(10 * 24 * time.Hour)); at = at.Add(period) {
+		day, h := int(at.Sub(t0).Hours())/24, at.Hour()
+		fault := day%2 == 0 && h >= 11 && h < 13
+		var champ, chall uint64
+		if fault && h == 12 && at.Minute() == 30 {
+			champ = 10
+		}
+		if fault {
+			chall = 10
+		}
+		both := min(champ, chall)
+		f.seq++
+		if _, err := tx.IngestMetrics(ctx, &wire.Metrics{Env: wire.Envelope{Version: 1, Sender: "gw1", Seq: f.seq, Time: at.UnixNano()},
+			IntervalNs: int64(period), Series: []wire.ModelMetric{
+				{Machine: "m1", Model: "hst", Role: wire.RoleChampion, Kind: "hst", Count: 60, Alerts: champ},
+				{Machine: "m1", Model: "challenger-rrcf", Role: wire.RoleChallenger, Kind: "rrcf", Count: 60, Alerts: chall,
+					Both: both, OnlyModel: chall - both, OnlyChampion: champ - both}}}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for d := 0; d < 10; d += 2 {
+		noon := t0.Add(time.Duration(d)*24*time.Hour + 4*time.Hour) // t0 is 08:00: noon
+		id := "f" + noon.Format("0102")
+		f.seq++
+		if _, err := f.st.IngestAlert(ctx, &wire.Alert{Env: wire.Envelope{Version: 1, Sender: "gw1", Seq: f.seq, Time: noon.UnixNano()}, ID: id, Machine: "m1"}, noon); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.AddFeedback(ctx, store.Feedback{AlertID: id, Label: store.LabelRealFault}, noon); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.ResolveAlert(ctx, id, "tech", noon.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clk.Add(10 * 24 * time.Hour)
+	newManager := func(period time.Duration) *rollout.Manager {
+		m, err := rollout.New(rollout.Options{Store: f.st, Now: f.clk.Now, AutoPromote: rollout.AutoPromote{Enabled: true, Period: period}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := newManager(20 * 24 * time.Hour).AutoPromoteOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := newManager(time.Hour).Rollouts(ctx, ""); len(rs) != 0 {
+		t.Fatalf("promoted before the period: %+v", rs)
+	}
+	m := newManager(9 * 24 * time.Hour)
+	if err := m.AutoPromoteOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := m.Rollouts(ctx, "")
+	if len(rs) != 1 || rs[0].PromotedFrom != ds[0].ID || rs[0].By != "auto-promote" || !strings.Contains(rs[0].Reason, "mid-p") {
+		t.Fatalf("rollouts = %+v", rs)
+	}
+	if err := m.AutoPromoteOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := m.Rollouts(ctx, ""); len(rs) != 1 {
+		t.Fatalf("promoted twice: %d rollouts", len(rs))
 	}
 }

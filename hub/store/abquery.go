@@ -214,3 +214,40 @@ func (s *Store) LatestModel(ctx context.Context, gw, machine, name string) (Runn
 	m.Last = time.Unix(0, t).UTC()
 	return m, nil
 }
+
+// ModelInstance is a challenger or twin seen in a machine's metrics.
+type ModelInstance struct {
+	Gateway string    `json:"gateway"`
+	Machine string    `json:"machine"`
+	Model   string    `json:"model"`
+	Role    string    `json:"role"`
+	Kind    string    `json:"kind,omitempty"`
+	First   time.Time `json:"first"`
+	Last    time.Time `json:"last"`
+}
+
+// ModelInstances lists the challengers and twins that reported metrics at
+// or after since (all of them for a zero since), by asset.
+func (s *Store) ModelInstances(ctx context.Context, since time.Time) ([]ModelInstance, error) {
+	var from int64
+	if !since.IsZero() {
+		from = since.UnixNano()
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT gateway, machine, model, role, kind, first, last FROM model_instances
+		WHERE last >= ? ORDER BY gateway, machine, role, model`, from)
+	if err != nil {
+		return nil, fmt.Errorf("list model instances: %w", err)
+	}
+	defer rows.Close()
+	out := []ModelInstance{}
+	for rows.Next() {
+		var m ModelInstance
+		var first, last int64
+		if err := rows.Scan(&m.Gateway, &m.Machine, &m.Model, &m.Role, &m.Kind, &first, &last); err != nil {
+			return nil, fmt.Errorf("list model instances: %w", err)
+		}
+		m.First, m.Last = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -142,13 +142,21 @@ type MetricPoint struct {
 	Samples   int64     `json:"samples"`
 	LatencyNs int64     `json:"latency_ns"`
 	Threshold float64   `json:"threshold"`
+	Kind      string    `json:"kind,omitempty"`
+	Snapshot  string    `json:"snapshot,omitempty"`
+	// Paired decisions against the champion (challengers and twin).
+	Both         int64 `json:"both,omitempty"`
+	OnlyModel    int64 `json:"only_model,omitempty"`
+	OnlyChampion int64 `json:"only_champion,omitempty"`
+	// Hist counts the interval's scores in wire.HistBins bins over [0, 1].
+	Hist []uint32 `json:"hist,omitempty"`
 }
 
 // MetricPoints returns the points of one machine since t, oldest first, at
 // most limit (the newest ones when there are more).
 func (s *Store) MetricPoints(ctx context.Context, gw, machine string, since time.Time, limit int) ([]MetricPoint, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT * FROM (SELECT time, model, role, interval_ns, count, score_mean, score_max,
-		score_last, alerts, samples, latency_ns, threshold FROM metric_points
+		score_last, alerts, samples, latency_ns, threshold, kind, snapshot, both_alarm, only_model, only_champion, hist FROM metric_points
 		WHERE gateway = ? AND machine = ? AND time >= ? ORDER BY time DESC, rowid DESC LIMIT ?) ORDER BY time`,
 		gw, machine, since.UnixNano(), limit)
 	if err != nil {
@@ -159,9 +167,18 @@ func (s *Store) MetricPoints(ctx context.Context, gw, machine string, since time
 	for rows.Next() {
 		var p MetricPoint
 		var t int64
+		var hist []byte
 		if err := rows.Scan(&t, &p.Model, &p.Role, &p.Interval, &p.Count, &p.ScoreMean, &p.ScoreMax,
-			&p.ScoreLast, &p.Alerts, &p.Samples, &p.LatencyNs, &p.Threshold); err != nil {
+			&p.ScoreLast, &p.Alerts, &p.Samples, &p.LatencyNs, &p.Threshold, &p.Kind, &p.Snapshot,
+			&p.Both, &p.OnlyModel, &p.OnlyChampion, &hist); err != nil {
 			return nil, fmt.Errorf("query metric points: %w", err)
+		}
+		if n := len(hist) / 4; n > 0 {
+			p.Hist = make([]uint32, n)
+			for i := range p.Hist {
+				b := hist[4*i:]
+				p.Hist[i] = uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+			}
 		}
 		p.Time = time.Unix(0, t).UTC()
 		out = append(out, p)

@@ -199,3 +199,24 @@ func TestLineage(t *testing.T) {
 		t.Fatalf("unknown lineage err = %v", err)
 	}
 }
+
+func TestMetricPointPairedFieldsAndHist(t *testing.T) {
+	s := open(t, t.TempDir())
+	hist := make([]uint32, wire.HistBins)
+	hist[0], hist[19] = 7, 1<<20+3
+	get(s.IngestMetrics(t.Context(), &wire.Metrics{Env: envAt(1), IntervalNs: 10, Series: []wire.ModelMetric{
+		{Machine: "m1", Model: "c1", Role: wire.RoleChallenger, Kind: "rrcf", Snapshot: "ab", Count: 10, Alerts: 3,
+			Both: 1, OnlyModel: 2, OnlyChampion: 4, Hist: hist}}}, t0))(t)
+	pts := get(s.MetricPoints(t.Context(), "gw1", "m1", time.Unix(0, 0), 10))(t)
+	if len(pts) != 1 {
+		t.Fatalf("points = %+v", pts)
+	}
+	p := pts[0]
+	if p.Kind != "rrcf" || p.Snapshot != "ab" || p.Both != 1 || p.OnlyModel != 2 || p.OnlyChampion != 4 || len(p.Hist) != 20 || p.Hist[0] != 7 || p.Hist[19] != 1<<20+3 {
+		t.Fatalf("point = %+v", p)
+	}
+	w := get(s.Window(t.Context(), "gw1", "m1", wire.RoleChallenger, time.Unix(0, envAt(1).Time), time.Unix(0, envAt(1).Time).Add(time.Second)))(t)
+	if w != (store.WindowStats{Points: 1, Count: 10, Alerts: 3}) {
+		t.Fatalf("rollup window = %+v", w)
+	}
+}

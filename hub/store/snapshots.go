@@ -244,3 +244,19 @@ func (s *Store) Sites(ctx context.Context) ([]Site, error) {
 	}
 	return out, rows.Err()
 }
+
+// Rollout returns one rollout record.
+func (s *Store) Rollout(ctx context.Context, id string) (RolloutRecord, error) {
+	var r RolloutRecord
+	var c, u int64
+	var st string
+	err := s.db.QueryRowContext(ctx, `SELECT id, status, created, updated, state FROM rollouts WHERE id = ?`, id).Scan(&r.ID, &r.Status, &c, &u, &st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("rollout %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("read rollout: %w", err)
+	}
+	r.Created, r.Updated, r.State = time.Unix(0, c).UTC(), time.Unix(0, u).UTC(), json.RawMessage(st)
+	return r, nil
+}

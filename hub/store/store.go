@@ -290,6 +290,21 @@ var migrations = []string{
 	INSERT INTO metric_rollup SELECT gateway, machine, time / 300000000000, model, role, max(kind), count(*),
 		sum(alerts > 0), sum(count), sum(alerts), sum(both_alarm), sum(only_model), sum(only_champion)
 		FROM metric_points GROUP BY gateway, machine, time / 300000000000, model, role;`,
+	// 3: the challengers and twins seen in metrics, so fleet comparisons
+	// visit only the assets that have something to compare.
+	`CREATE TABLE model_instances (
+		gateway TEXT NOT NULL,
+		machine TEXT NOT NULL,
+		model   TEXT NOT NULL,
+		role    TEXT NOT NULL,
+		kind    TEXT NOT NULL DEFAULT '',
+		first   INTEGER NOT NULL,
+		last    INTEGER NOT NULL,
+		PRIMARY KEY (gateway, machine, model, role)
+	) WITHOUT ROWID;
+	CREATE INDEX model_instances_last ON model_instances (last);
+	INSERT INTO model_instances SELECT gateway, machine, model, role, max(kind), min(time), max(time)
+		FROM metric_points WHERE role != 'champion' GROUP BY gateway, machine, model, role;`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

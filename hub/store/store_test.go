@@ -12,7 +12,7 @@ import (
 	"millwright/wire"
 )
 
-func open(t *testing.T, dir string) *store.Store {
+func open(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(t.Context(), dir, store.Options{})
 	if err != nil {

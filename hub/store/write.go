@@ -58,6 +58,10 @@ const upsertRollup = `INSERT INTO metric_rollup (gateway, machine, bucket, model
 	count = count + excluded.count, alerts = alerts + excluded.alerts, both_alarm = both_alarm + excluded.both_alarm,
 	only_model = only_model + excluded.only_model, only_champion = only_champion + excluded.only_champion`
 
+const upsertInstance = `INSERT INTO model_instances (gateway, machine, model, role, kind, first, last) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+	ON CONFLICT DO UPDATE SET kind = CASE WHEN excluded.kind = '' THEN kind ELSE excluded.kind END,
+	first = min(first, excluded.first), last = max(last, excluded.last)`
+
 // histBytes packs a score histogram as little-endian uint32s into buf.
 func histBytes(buf []byte, h []uint32) []byte {
 	if len(h) == 0 {
@@ -304,6 +308,11 @@ func (t *Tx) IngestMetrics(ctx context.Context, m *wire.Metrics, recv time.Time)
 			if _, err := t.exec(ctx, upsertRollup, gw, p.Machine, m.Env.Time/int64(RollupBucket), p.Model, p.Role, p.Kind,
 				alarmed, int64(p.Count), int64(p.Alerts), int64(p.Both), int64(p.OnlyModel), int64(p.OnlyChampion)); err != nil {
 				return fmt.Errorf("update metric rollup: %w", err)
+			}
+			if p.Role != wire.RoleChampion {
+				if _, err := t.exec(ctx, upsertInstance, gw, p.Machine, p.Model, p.Role, p.Kind, m.Env.Time); err != nil {
+					return fmt.Errorf("update model instance: %w", err)
+				}
 			}
 			if p.Role == wire.RoleChampion {
 				if _, err := t.exec(ctx, `UPDATE machines SET last_score = ?, threshold = ?,

@@ -2,10 +2,12 @@ package ui_test
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,7 +19,10 @@ func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 	resp := rec.Result()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return resp, string(b)
 }
 
@@ -27,9 +32,17 @@ func TestEmbeddedAssets(t *testing.T) {
 		path, ctype string
 		contains    []string
 	}{
-		{"/", "text/html", []string{`<script src="app.js">`, `href="app.css"`, `name="viewport"`}},
-		{"/app.js", "javascript", []string{"api/v1/machines", "api/v1/gateways", "api/v1/alerts?status=open", "/ack", "REFRESH_MS = 2000"}},
+		{"/", "text/html", []string{`<script type="module" src="js/main.js">`, `href="app.css"`, `name="viewport"`, `href="#/alerts"`}},
+		{"/js/main.js", "javascript", []string{"hashchange", "REFRESH_MS"}},
+		{"/js/fleet.js", "javascript", []string{`get("machines")`, `get("gateways")`}},
+		{"/js/machine.js", "javascript", []string{"/metrics?since="}},
+		{"/js/alerts.js", "javascript", []string{"/ack", `"feedback"`, `"resolve"`}},
+		{"/js/ab.js", "javascript", []string{`"promotions"`, `"compare/"`}},
+		{"/js/rollouts.js", "javascript", []string{"/rollback"}},
 		{"/app.css", "text/css", []string{"@media"}},
+		{"/vendor/uPlot.iife.min.js", "javascript", []string{"uPlot"}},
+		{"/vendor/uPlot.min.css", "text/css", []string{".uplot"}},
+		{"/vendor/uPlot.LICENSE", "text/plain", []string{"MIT"}},
 	}
 	for _, tt := range tests {
 		resp, body := get(t, h, tt.path)
@@ -45,14 +58,55 @@ func TestEmbeddedAssets(t *testing.T) {
 			t.Errorf("%s: no CSP", tt.path)
 		}
 	}
-	// No third-party origin: the page must work offline on a plant network.
-	for _, p := range []string{"/", "/app.js", "/app.css"} {
-		if _, body := get(t, h, p); strings.Contains(body, "http://") || strings.Contains(body, "https://") {
-			t.Errorf("%s references an external URL", p)
-		}
-	}
 	if resp, _ := get(t, h, "/nope.js"); resp.StatusCode != 404 {
 		t.Errorf("missing asset: %d", resp.StatusCode)
+	}
+}
+
+var importRe = regexp.MustCompile(`(?:from |import\()"\./([a-z]+\.js)"|import\("\./" \+ r\.page \+ "\.js"\)`)
+
+// TestAssetsSelfContained walks every embedded file: nothing may load from
+// another origin (the page must work offline on a plant network), every
+// module a module imports must exist, and no file may grow past the
+// house limit.
+func TestAssetsSelfContained(t *testing.T) {
+	dir := "assets"
+	files := map[string]bool{}
+	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files[p] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ui.Handler("")
+	external := regexp.MustCompile(`(?:src|href)=["']?(?:https?:)?//|url\(["']?(?:https?:)?//|import\s*\(?\s*["']https?:`)
+	for p := range files {
+		_, body := get(t, h, "/"+p)
+		if strings.HasPrefix(p, "vendor/") {
+			continue // third-party files, checked by their own tests upstream
+		}
+		if external.MatchString(body) {
+			t.Errorf("%s loads something from another origin", p)
+		}
+		if n := strings.Count(body, "\n"); n > 800 {
+			t.Errorf("%s has %d lines, over the ~800 limit", p, n)
+		}
+		for _, m := range importRe.FindAllStringSubmatch(body, -1) {
+			if m[1] != "" && !files["js/"+m[1]] {
+				t.Errorf("%s imports ./%s, which is not embedded", p, m[1])
+			}
+		}
+	}
+	// Every page the router names has its module.
+	_, main := get(t, h, "/js/main.js")
+	for _, m := range regexp.MustCompile(`page: "([a-z]+)"`).FindAllStringSubmatch(main, -1) {
+		if !files["js/"+m[1]+".js"] {
+			t.Errorf("route page %q has no js/%s.js", m[1], m[1])
+		}
 	}
 }
 

@@ -21,11 +21,6 @@ type Options struct {
 	// tail is an exponential fitted on the window's own exceedances
 	// (default 16).
 	MinPeaks int
-	// Skip, when in (0, 1), is SPOT's rule that alarms do not move the
-	// threshold: Update does not observe a score it calibrates at or
-	// above Skip. Without it a developing fault, observed, fattens the
-	// tail until its own scores look ordinary. 0 observes every score.
-	Skip float64
 }
 
 // Limits on options, also enforced on restored state.
@@ -51,9 +46,6 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.MinPeaks <= 0 {
 		o.MinPeaks = 16
-	}
-	if !(o.Skip > 0 && o.Skip < 1) {
-		o.Skip = 0
 	}
 	o.Window = min(max(o.Window, 16), maxWindow)
 	o.Peaks = min(max(o.Peaks, 8), maxPeaks)
@@ -100,8 +92,7 @@ func (c *Calibrator) Count() uint64 { return c.n }
 // Ready reports whether the cold start is over.
 func (c *Calibrator) Ready() bool { return len(c.sorted) >= c.opt.MinSamples }
 
-// Update returns Prob(raw), then observes raw (unless Skip says not):
-// test, then train.
+// Update returns Prob(raw), then observes raw: test, then train.
 func (c *Calibrator) Update(raw float64) float64 {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return c.Prob(raw)
@@ -109,7 +100,7 @@ func (c *Calibrator) Update(raw float64) float64 {
 	// Rank raw once, for both the score and the insertion.
 	lo, hi := c.rank(raw)
 	p := c.prob(raw, lo, hi)
-	c.observe(raw, lo, hi, c.opt.Skip == 0 || p < c.opt.Skip)
+	c.observe(raw, lo, hi)
 	return p
 }
 
@@ -201,12 +192,12 @@ func (c *Calibrator) Observe(raw float64) {
 		return
 	}
 	lo, hi := c.rank(raw)
-	c.observe(raw, lo, hi, true)
+	c.observe(raw, lo, hi)
 }
 
 // observe learns a finite raw whose equal range in the window is [lo, hi).
-func (c *Calibrator) observe(raw float64, lo, hi int, peak bool) {
-	if peak && c.Ready() && raw > c.t {
+func (c *Calibrator) observe(raw float64, lo, hi int) {
+	if c.Ready() && raw > c.t {
 		c.addPeak(raw - c.t)
 	}
 	c.n++
@@ -350,14 +341,13 @@ type State struct {
 	N          uint64    `cbor:"6,keyasint"`
 	Recent     []float64 `cbor:"7,keyasint"` // oldest first
 	Exceed     []float64 `cbor:"8,keyasint"` // oldest first
-	Skip       float64   `cbor:"9,keyasint,omitempty"`
 }
 
 // State returns a copy of the calibrator's state.
 func (c *Calibrator) State() State {
 	s := State{
 		Window: c.opt.Window, Level: c.opt.Level, Peaks: c.opt.Peaks,
-		MinSamples: c.opt.MinSamples, MinPeaks: c.opt.MinPeaks, Skip: c.opt.Skip, N: c.n,
+		MinSamples: c.opt.MinSamples, MinPeaks: c.opt.MinPeaks, N: c.n,
 		Recent: make([]float64, 0, len(c.ring)),
 		Exceed: make([]float64, 0, c.pcount),
 	}
@@ -375,7 +365,7 @@ func (c *Calibrator) State() State {
 // Restore builds a Calibrator from a State, refusing one that is not
 // internally consistent (it may come from untrusted bytes).
 func Restore(s State) (*Calibrator, error) {
-	opt := Options{Window: s.Window, Level: s.Level, Peaks: s.Peaks, MinSamples: s.MinSamples, MinPeaks: s.MinPeaks, Skip: s.Skip}
+	opt := Options{Window: s.Window, Level: s.Level, Peaks: s.Peaks, MinSamples: s.MinSamples, MinPeaks: s.MinPeaks}
 	if opt.WithDefaults() != opt {
 		return nil, fmt.Errorf("restore calibrator: options out of range: %+v", opt)
 	}

@@ -13,9 +13,14 @@
 //
 //	p = 1 - f·(1 + γ(x-t)/σ)^(-1/γ)
 //
-// where f is the fraction of the window above t. Until MinSamples scores
-// have been observed every score calibrates to 0, so a cold detector never
-// raises a spurious alarm.
+// where f is the fraction of the window above t. Until MinPeaks
+// exceedances have been kept (a detector frozen after a short warm-up may
+// never get there), the tail is exponential (γ = 0) with σ the window's
+// own mean excess over t, inflated by 1 + 1/√k for its k points: unlike
+// ranks, which cannot exceed 1 - 1/n, it lets a frozen detector's score
+// reach thresholds like 0.9999 on a real fault, and with few points it errs
+// toward lower scores. Until MinSamples scores have been observed every
+// score calibrates to 0, so a cold detector never raises a spurious alarm.
 //
 // A Calibrator allocates nothing per update and is not safe for concurrent
 // use. Its State round-trips exactly: a restored calibrator continues with

@@ -144,7 +144,7 @@ func Example() {
 	_, err = catalog.New("nope", 3, 1)
 	fmt.Println(err != nil)
 	// Output:
-	// baseline 1000 true
+	// pca 1000 true
 	// true
 }
 

@@ -21,11 +21,25 @@
 //
 //	raw = T²/k + Q/E[Q],   T² = Σ tᵢ²/λᵢ,   Q = |z|² - |t|²,   E[Q] = Σ_{i>k} λᵢ
 //
-// so that each term is about 1 on typical data. Options can add first
+// so that each term is about 1 on typical data; StatR scores the residual
+// components by their own variances instead. Options can add first
 // differences as features, smooth the raw score with an EWMA, and freeze the
 // model after a warm-up (the usual offline practice of SKAB's T²+Q baseline,
 // kept online). The smoothed raw score is calibrated to [0, 1] by
 // models/calibrate.
+//
+// # Learning through faults
+//
+// A detector that learns every vector absorbs a slowly developing fault; one
+// frozen after a short warm-up calls every operating point it has not seen
+// an anomaly. Robust soft-gates learning (a vector scoring raw > Robust
+// weighs (Robust/raw)²), and CalibrateUntil freezes only the calibration:
+// the model keeps following the machine's operating point, and since one
+// component (Components 1) captures a load that moves every sensor
+// together, Q stays near 1 across load changes while a fault that breaks
+// the sensors' relation scores far out and is hardly learned. This is the
+// configuration of catalog "pca" (catalog.PCAOptions), measured on the
+// simulated plant by models/plantbench.
 //
 // A missing feature (NaN, ±Inf) is imputed by its mean when scoring and not
 // learned; a vector with every feature missing is ignored altogether.
@@ -102,7 +116,7 @@ type Options struct {
 	Statistic int
 	// Robust, when positive, is a limit on the raw (smoothed) statistic
 	// beyond which a vector is learned with its weight scaled by
-	// Robust/raw: a soft gate in the manner of M-estimation, so that a
+	// (Robust/raw)²: a soft gate in the manner of M-estimation, so that a
 	// developing fault, scoring far beyond the limit, is hardly learned,
 	// while a new operating point, scoring moderately, is learned and
 	// stops scoring high. A hard gate (learn only below a limit) never

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"millwright/models"
+	"millwright/models/calibrate"
 	"millwright/models/modeltest"
 	"millwright/models/pca"
 )
@@ -20,6 +21,8 @@ var variants = []struct {
 	{"features", pca.Options{Diff: true, Prefilter: 3, Smooth: 4, Statistic: pca.StatT2Q, Components: 2}},
 	{"frozen uncalibrated", pca.Options{FreezeAfter: 400, Prefilter: 5, Smooth: 20, Statistic: pca.StatT2, Uncalibrated: true}},
 	{"Q only, no forgetting", pca.Options{Statistic: pca.StatQ, Forget: 1}},
+	{"plant: Q, robust, calibration frozen", pca.Options{Components: 1, Statistic: pca.StatQ, Robust: 3, CalibrateUntil: 600}},
+	{"residual T², robust", pca.Options{Components: 1, Statistic: pca.StatR, Robust: 5, Calibrate: calibrate.Options{Window: 256}}},
 }
 
 func factory(opt pca.Options) modeltest.New {
@@ -172,5 +175,106 @@ func BenchmarkUpdate(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// load returns n vectors of a machine whose four sensors follow one load
+// with noise, the load moving to a new level every 2000 vectors; from
+// vector fault on, the 3rd sensor drifts away from the load by drift per
+// vector, in units of its noise.
+func load(seed uint64, n, fault int, drift float64) [][]float64 {
+	r := rand.New(rand.NewPCG(seed, 2))
+	out := make([][]float64, n)
+	l, target := 0.5, 0.5
+	for i := range out {
+		if i%2000 == 0 {
+			target = 0.3 + 0.4*r.Float64()
+		}
+		l += (target-l)/200 + 0.002*r.NormFloat64()
+		x := []float64{10 + 20*l + 0.2*r.NormFloat64(), 1 + 2*l + 0.05*r.NormFloat64(), 5 + 3*l + 0.05*r.NormFloat64(), 1500 - 40*l + 0.5*r.NormFloat64()}
+		if i >= fault {
+			x[2] += 0.05 * drift * float64(i-fault)
+		}
+		out[i] = x
+	}
+	return out
+}
+
+// TestRobustLearning: with one component for the load, Q, the soft gate
+// and calibration frozen after the warm-up, load changes never seen in
+// the warm-up stay quiet while a slow drift against the load, which a
+// detector learning everything absorbs, is flagged.
+func TestRobustLearning(t *testing.T) {
+	const n, fault = 20000, 15000
+	plant := pca.Options{Components: 1, Statistic: pca.StatQ, Robust: 3, CalibrateUntil: 600}
+	tests := []struct {
+		name     string
+		opt      pca.Options
+		wantFlag bool // the drift is flagged (score ≥ 0.999 for 5 vectors) before its end
+	}{
+		{"plant options", plant, true},
+		{"learns everything", pca.Options{Components: 1, Statistic: pca.StatQ}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := pca.New(4, tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xs := load(3, n, fault, 0.03)
+			var over, falseRuns int
+			flagged := false
+			for i, x := range xs {
+				p := d.Update(x)
+				if i < 600 {
+					continue
+				}
+				if p >= 0.999 {
+					over++
+				} else {
+					over = 0
+				}
+				if over == 5 {
+					if i < fault {
+						falseRuns++
+					} else {
+						flagged = true
+					}
+				}
+			}
+			if falseRuns > 0 && tt.wantFlag {
+				t.Errorf("%d false alarms over %d healthy vectors with load changes", falseRuns, fault-600)
+			}
+			if flagged != tt.wantFlag {
+				t.Errorf("drift flagged = %v, want %v", flagged, tt.wantFlag)
+			}
+		})
+	}
+}
+
+// TestResidualStatistic: StatR is in units of the residual's own spread:
+// about 1 on healthy vectors, about (break in noise units)²/(p-k) on a
+// break of correlation.
+func TestResidualStatistic(t *testing.T) {
+	d, err := pca.New(4, pca.Options{Components: 1, Statistic: pca.StatR, Uncalibrated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := load(5, 6000, 6000, 0)
+	var sum float64
+	for i, x := range xs {
+		p := d.Update(x)
+		if i >= 3000 {
+			sum += p / (1 - p)
+		}
+	}
+	if mean := sum / 3000; mean < 0.5 || mean > 2 {
+		t.Errorf("healthy mean residual T² %.2f, want about 1", mean)
+	}
+	x := append([]float64(nil), xs[len(xs)-1]...)
+	x[2] += 0.5 // 10 noise units against the load
+	p := d.Score(x)
+	if r := p / (1 - p); r < 10 {
+		t.Errorf("a 10-noise-unit break scores %.1f, want ≳ 100/3", r)
 	}
 }

@@ -347,3 +347,16 @@ func (m *machine) score(t int64, cfg Config, faults []Fault) {
 		f.Lead = time.Duration(max(0, f.Failure.UnixNano()-t))
 	}
 }
+
+// Kind returns a Config.New that builds catalog kinds through newKind
+// (catalog.New, or a wrapper that sets options).
+func Kind(kind string, newKind func(kind string, dim int, seed uint64) (models.Detector, error)) func(dim int, seed uint64) (models.Detector, error) {
+	return func(dim int, seed uint64) (models.Detector, error) { return newKind(kind, dim, seed) }
+}
+
+// RecommendedAlert is the alert rule the default champion is tuned for,
+// the agent's alert settings to use with it: calibrated threshold 0.999,
+// clear under 0.99, 5 consecutive vectors, 60 s cooldown.
+func RecommendedAlert() Alert {
+	return Alert{Threshold: 0.999, Clear: 0.99, Consecutive: 5, Cooldown: time.Minute}
+}

@@ -175,7 +175,7 @@ func TestUI(t *testing.T) {
 	seedPlant(t, srv.Store())
 	base := "http://" + srv.HTTPAddr() + "/"
 	rollouts := startChallenger(t, base)
-	out := runScript(t, e, base, "full", "EXPECT_ROLLOUTS="+strconv.FormatBool(rollouts))
+	out := runScript(t, e, base, "full", "EXPECT_ROLLOUTS="+strconv.FormatBool(rollouts), "FEED_URL="+liveFeed(t, srv.MQTTAddr()))
 	t.Log(out)
 
 	// What the browser did must have reached the store.

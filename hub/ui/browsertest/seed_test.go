@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"millwright/hub/store"
 	"millwright/wire"
@@ -180,4 +185,40 @@ func seedFleet(t *testing.T, st *store.Store, n int) {
 		s.birth(gw, ms...)
 		s.metrics(gw, now, series...)
 	}
+}
+
+// liveFeed is an HTTP endpoint the browser script calls to make the plant
+// move while a page is open: each call publishes one metrics interval of
+// gw-a/press-1 (champion score 0.5) through the hub's broker, as an agent
+// would, so the page must pick it up through ingest and the API.
+func liveFeed(t *testing.T, brokerAddr string) string {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("browsertest-gw-a"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect to the hub's broker: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	var mu sync.Mutex
+	seq := uint64(1 << 20) // clear of the seeder's numbers
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seq++
+		// Two seconds ahead: strictly newer than any seeded point.
+		env := wire.Envelope{Version: wire.Version, Sender: "gw-a", Seq: seq, Time: time.Now().Add(2 * time.Second).UnixNano()}
+		mu.Unlock()
+		b, err := wire.Marshal(&wire.Metrics{Env: env, IntervalNs: int64(time.Minute), Series: []wire.ModelMetric{{
+			Machine: "press-1", Model: "hst", Role: wire.RoleChampion, Kind: "hst", Count: 600,
+			ScoreMean: 0.5, ScoreMax: 0.55, ScoreLast: 0.5, Threshold: 0.8}}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if tok := c.Publish(wire.AgentTopic("gw-a", wire.LeafMetrics), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			http.Error(w, fmt.Sprint("publish: ", tok.Error()), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -1,10 +1,10 @@
 // Drives the hub UI in headless Chromium (playwright-core, Debian's
 // chromium). Run by browser_test.go, which starts and seeds the hub:
 //   HUB_URL, MODE (full | perf), CHROMIUM, ARTIFACTS, PROFILE_DIR,
-//   EXPECT_ROLLOUTS (full), EXPECT_MACHINES (perf).
+//   EXPECT_ROLLOUTS and FEED_URL (full), EXPECT_MACHINES (perf).
 // Exits non-zero with a message naming the failed check.
 import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const base = process.env.HUB_URL;
@@ -13,6 +13,7 @@ const shots = process.env.ARTIFACTS;
 const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
+rmSync(join(shots, "failure.png"), { force: true }); // left by an earlier failed run
 let step = "start";
 let current = null; // the page to describe when a check fails
 const errors = [];
@@ -78,17 +79,28 @@ async function desktop() {
   const legend = await page.locator(".u-legend").innerText();
   for (const s of ["hst (champion)", "hst-twin (twin)", "rrcf (challenger)", "threshold"]) check(legend.includes(s), `chart legend lacks ${s}: ${legend}`);
   check(await count(page, 'tr[data-alert="gw-a-press-1-1"]') === 1, "machine page lacks its alert");
+  // Live: a metrics interval published through the broker now must show up
+  // without a reload.
+  const last = Number(await page.getAttribute(".chart", "data-last"));
+  const fed = await fetch(process.env.FEED_URL);
+  check(fed.ok, "live feed: HTTP " + fed.status);
+  await page.waitForFunction((n) => Number(document.querySelector(".chart").dataset.last) > n, last);
+  check(await count(page, 'h1 .num') === 1, "machine header lacks its score");
   check(await count(page, "tr[data-deployment]") >= 1, "machine page lacks deployments");
   await shot(page, "desktop-machine.png");
-  const axis = () => page.locator(".chart .u-axis").first().innerText();
-  const before = await axis();
+  const before = await page.getAttribute(".chart", "data-range");
+  check(before, "the chart does not publish its time range");
   const over = page.locator(".chart .u-over");
   const box = await over.boundingBox();
   await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await page.mouse.up();
-  await page.waitForFunction((b) => document.querySelector(".chart .u-axis").innerText !== b, before);
+  await page.waitForFunction((b) => {
+    const [a0, a1] = b.split("-").map(Number);
+    const [z0, z1] = document.querySelector(".chart").dataset.range.split("-").map(Number);
+    return z1 - z0 < (a1 - a0) * 0.5;
+  }, before);
   await shot(page, "desktop-machine-zoomed.png");
 
   // Models
@@ -190,7 +202,8 @@ async function perf() {
     if (i === 0 || process.env.VERBOSE) {
       const res = await page.evaluate(() => performance.getEntriesByType("resource").map((r) =>
         `${r.name.replace(location.origin, "")} ${Math.round(r.startTime)}+${Math.round(r.duration)}ms`));
-      console.log("run " + i + " resources: " + res.join(", "));
+      const marks = await page.evaluate(() => performance.getEntriesByType("mark").map((m) => m.name + "@" + Math.round(m.startTime)));
+      console.log("run " + i + " resources: " + res.join(", ") + "; marks: " + marks.join(", "));
     }
   }
   const total = await page.locator(".counts b").first().innerText();

@@ -31,7 +31,7 @@ export function verdictView(v) {
   const lo = Math.min(ci.low ?? 0, 0), hi = Math.max(ci.high ?? 0, 0);
   const span = Math.max(1e-12, hi - lo) * 1.1;
   const x = (val) => 8 + (184 * (val - lo + span * 0.05)) / span;
-  const plot = ci.blocks ? svg("svg", { viewBox: "0 0 200 22", class: "ci", role: "img", "aria-label": "cost difference interval" },
+  const plot = ci.blocks && ci.high > ci.low ? svg("svg", { viewBox: "0 0 200 22", class: "ci", role: "img", "aria-label": "cost difference interval" },
     svg("line", { x1: x(0), x2: x(0), y1: 2, y2: 20, class: "zero" }),
     svg("line", { x1: x(ci.low), x2: x(ci.high), y1: 11, y2: 11, class: "range" }),
     svg("circle", { cx: x(ci.mean), cy: 11, r: 4, class: "mean" })) : null;
@@ -140,7 +140,7 @@ async function mountFleet(view) {
   groupSel.value = pref.group;
   const sel = periodSelect(() => load());
   const box = el("div");
-  const picker = el("input", { type: "search", list: "ab-machines", placeholder: "Compare one machine…", "aria-label": "machine" });
+  const picker = el("input", { type: "search", list: "ab-machines", placeholder: "Compare one machine…", "aria-label": "machine", class: "grow" });
   const dl = el("datalist", { id: "ab-machines" });
   const rolls = el("div");
   view.append(el("h1", {}, "A/B comparison"),
@@ -156,9 +156,15 @@ async function mountFleet(view) {
     fill(dl, ...ms_.machines.slice(0, 2000).map((m) => el("option", { value: m.gateway + " / " + m.id })));
     if (!rep) { fill(box, unavailable("Rolled-up comparison", "/api/v1/compare")); return; }
     const groups = arr(rep.groups);
+    const rank = { champion: 0, twin: 1, challenger: 2 };
     fill(box, ...(groups.length ? groups.map((g) => panel((pref.group === "type" ? "Type " : "Site ") + (g.group || "–") + " · " + arr(g.assets).length + " assets",
+      el("div", { class: "assets" }, arr(g.assets).slice(0, 30).map((a) => {
+        const [gw, m] = a.split("/");
+        return el("a", { href: "#/ab/" + enc(gw) + "/" + enc(m) }, a);
+      }), arr(g.assets).length > 30 ? el("span", { class: "sub" }, "…") : null),
+      !arr(g.kinds).length ? el("p", { class: "empty" }, "No model has scored these assets in the period.") :
       table(["Role", "Kind", "Assets", "Vectors", "Alarms", "Faults detected", "False alarms / day", "F1", "Verdict"],
-        arr(g.kinds).map((k) => el("tr", { "data-kind": k.kind },
+        arr(g.kinds).slice().sort((a, b) => (rank[a.role] ?? 3) - (rank[b.role] ?? 3) || (a.kind < b.kind ? -1 : 1)).map((k) => el("tr", { "data-kind": k.kind },
           el("td", {}, el("span", { class: "role " + k.role }, k.role)), el("td", {}, k.kind), el("td", { class: "num" }, String(k.assets)),
           el("td", { class: "num" }, count(k.vectors)), el("td", { class: "num" }, count(k.alerts)),
           el("td", { class: "num" }, `${k.detected} / ${k.faults}`), el("td", { class: "num" }, num(k.false_alarms_per_day, 2)),

@@ -156,6 +156,10 @@ async function mountOne(view, id) {
     const around = arr(pts.points).filter((p) => ms(p.time) <= start + 30 * 60 * 1000);
     if (!around.length) { fill(chartBox, el("p", { class: "empty" }, "No metrics around this alert.")); return; }
     await chart.update(around, [a], "score_max");
+    const first = ms(around[0].time), last = ms(around[around.length - 1].time);
+    if (start < first || start > last) {
+      chartBox.after(el("p", { class: "sub" }, "The alert's start lies outside the metrics shown: the agent's event clock and its metrics disagree."));
+    }
   }
 
   function drawContrib() {

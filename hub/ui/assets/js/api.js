@@ -29,7 +29,22 @@ async function call(path, opts) {
   return body;
 }
 
-export const get = (path) => call(path);
+const early = new Map(); // path → promise started before its page asked
+
+// prefetch starts a GET that the next get of the same path picks up.
+export function prefetch(path) {
+  if (!early.has(path)) {
+    const p = call(path);
+    p.catch(() => {}); // the page's own get reports the error
+    early.set(path, p);
+  }
+}
+
+export function get(path) {
+  const p = early.get(path);
+  if (p) { early.delete(path); return p; }
+  return call(path);
+}
 
 export function post(path, data) {
   return call(path, {

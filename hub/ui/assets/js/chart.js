@@ -93,6 +93,7 @@ export class ScoreChart {
     const keys = series.map((s) => s.key).join("|") + "#" + field;
     const t = data[0];
     const dataRange = t.length ? [t[0], t[t.length - 1]] : null;
+    this.container.dataset.last = dataRange ? String(dataRange[1]) : ""; // newest point (s), for tests
     if (this.u && keys === this.keys) {
       const x = this.u.scales.x;
       const zoomed = this.range && x.min != null && (x.min > this.range[0] + 0.5 || x.max < this.range[1] - 0.5);
@@ -123,6 +124,10 @@ export class ScoreChart {
       ],
       hooks: {
         draw: [(u) => drawAlerts(u, alertsRef())],
+        // The visible time range, for people reading the DOM (and tests).
+        setScale: [(u, key) => {
+          if (key === "x") this.container.dataset.range = Math.round(u.scales.x.min) + "-" + Math.round(u.scales.x.max);
+        }],
       },
     };
     this.u = new uPlot(opts, data, this.container);

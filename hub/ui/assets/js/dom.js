@@ -45,7 +45,9 @@ export function ms(iso) {
 export function ago(iso) {
   const t = ms(iso);
   if (!t) return "never";
-  return dur(Date.now() - t) + " ago";
+  const d = Date.now() - t;
+  if (d < -5000) return dur(-d) + " ahead of this clock"; // a sender's clock runs ahead
+  return dur(d) + " ago";
 }
 
 // dur prints a duration in milliseconds the way a person says it.
@@ -133,7 +135,17 @@ export function confirmDialog(title, body, yes = "Confirm") {
 }
 
 export function toast(msg, bad) {
+  let box = document.getElementById("toasts");
+  if (!box) document.body.append((box = el("div", { id: "toasts", "aria-live": "polite" })));
   const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
-  document.body.append(t);
+  box.append(t);
   setTimeout(() => t.remove(), 4000);
+}
+
+// auditTable lists audit log entries: when, who, what, on what.
+export function auditTable(entries) {
+  const list = arr(entries);
+  if (!list.length) return el("p", { class: "empty" }, "No changes recorded.");
+  return table(["When", "Who", "Action", "Subject"], list.map((e) => el("tr", { "data-audit": e.action },
+    el("td", {}, clock(e.time)), el("td", {}, e.actor), el("td", {}, el("b", {}, e.action)), el("td", { class: "mono" }, e.subject))));
 }

@@ -1,7 +1,7 @@
 // Machine: live scores of champion, twin and challengers on one time axis
 // with the threshold and alert markers; alert history and deployments.
 
-import { fill, arr, el, ago, clock, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
+import { auditTable, fill, arr, el, ago, clock, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
 import { get, optional, enc, machinePath } from "./api.js";
 import { ScoreChart } from "./chart.js";
 
@@ -21,16 +21,18 @@ export async function mount(view, [gw, id]) {
   const info = el("div", { class: "sub" });
   const alertsBox = el("div");
   const depsBox = el("div");
+  const auditBox = el("div");
   view.append(
     el("div", { class: "crumbs" }, el("a", { href: "#/fleet" }, "Fleet"), " › ", gw, " › ", el("b", {}, id)),
     head,
     panel("Anomaly scores",
       el("div", { class: "toolbar" }, rangeSel, fieldSel, el("label", { class: "check" }, live, " live"),
-        el("span", { class: "sub grow" }, "drag to zoom, double-click to reset"),
+        el("span", { class: "sub grow hint" }, "drag to zoom, double-click to reset"),
         el("a", { class: "button secondary", href: "#/ab/" + enc(gw) + "/" + enc(id) }, "A/B comparison")),
       chartBox, info),
     panel("Alerts", alertsBox),
-    panel("Deployments", depsBox));
+    panel("Deployments", depsBox),
+    panel("Changes", auditBox));
   const chart = new ScoreChart(chartBox, { height: innerWidth < 600 ? 220 : 300 });
 
   async function loadHead() {
@@ -73,6 +75,11 @@ export async function mount(view, [gw, id]) {
         el("td", {}, el("a", { href: "#/alerts/" + enc(a.id) }, "open"))))) : el("p", { class: "empty" }, "No alerts."));
   }
 
+  async function loadAudit() {
+    const a = await optional("audit?subject=" + enc("asset/" + gw + "/" + id) + "&limit=20");
+    fill(auditBox, a ? auditTable(a.entries) : unavailable("Change log", "/api/v1/audit"));
+  }
+
   async function loadDeps() {
     const d = await optional("deployments?gateway=" + enc(gw) + "&machine=" + enc(id) + "&limit=100");
     if (!d) { fill(depsBox, unavailable("Deployment history", "/api/v1/deployments")); return; }
@@ -89,13 +96,13 @@ export async function mount(view, [gw, id]) {
 
   rangeSel.addEventListener("change", () => { pref.since = rangeSel.value; loadScores(); });
   fieldSel.addEventListener("change", () => { pref.field = fieldSel.value; loadScores(); });
-  await Promise.all([loadHead(), loadScores(), loadDeps()]);
+  await Promise.all([loadHead(), loadScores(), loadDeps(), loadAudit()]);
   let tick = 0;
   return {
     refresh: async () => {
       if (!live.checked) return;
       tick++;
-      await Promise.all([loadScores(), tick % 5 === 0 ? loadHead() : null, tick % 10 === 0 ? loadDeps() : null]);
+      await Promise.all([loadScores(), tick % 5 === 0 ? loadHead() : null, tick % 10 === 0 ? loadDeps() : null, tick % 10 === 5 ? loadAudit() : null]);
     },
     dispose: () => chart.dispose(),
   };

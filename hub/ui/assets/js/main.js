@@ -3,7 +3,7 @@
 // the router polls the visible page's refresh while the tab is visible.
 
 import { $, el, toast } from "./dom.js";
-import { get, who, setWho } from "./api.js";
+import { get, prefetch, who, setWho } from "./api.js";
 
 const REFRESH_MS = 3000;
 
@@ -55,6 +55,7 @@ async function route() {
   delete document.body.dataset.ready;
   const view = el("div", { class: "page page-" + r.page, "data-page": r.page });
   $("#view").replaceChildren(view);
+  if (r.page === "fleet") { prefetch("machines"); prefetch("gateways"); } // while the module loads
   try {
     const mod = await import("./" + r.page + ".js");
     if (my !== seq) return;

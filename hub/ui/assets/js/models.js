@@ -1,7 +1,7 @@
 // Models: what runs where (production, shadow, rollout), the registered
 // kinds, and the snapshot registry as a lineage tree on a time axis.
 
-import { fill, arr, el, ago, clock, ms, count, panel, table, unavailable, short } from "./dom.js";
+import { auditTable, fill, arr, el, ago, clock, ms, count, panel, table, unavailable, short } from "./dom.js";
 import { get, optional, enc } from "./api.js";
 
 const active = (d) => d.status === "acked" || d.status === "pending";
@@ -11,15 +11,18 @@ export async function mount(view, [snapId]) {
   const kindsBox = el("div");
   const lineageBox = el("div");
   const snapsBox = el("div");
+  const auditBox = el("div");
   view.append(el("h1", {}, "Models"), countsBox,
     snapId ? panel("Lineage of " + short(snapId, 16), lineageBox) : null,
     panel("Snapshots: lineage over time", snapsBox),
-    panel("Kinds", kindsBox));
+    panel("Kinds", kindsBox),
+    panel("Recent changes", auditBox));
 
   async function load() {
-    const [deps, rolls, kinds, snaps, machines] = await Promise.all([
+    const [deps, rolls, kinds, snaps, machines, audit] = await Promise.all([
       optional("deployments?active=true&limit=5000"), optional("rollouts?status=running"),
-      optional("models"), optional("snapshots?limit=300"), get("machines")]);
+      optional("models"), optional("snapshots?limit=300"), get("machines"), optional("audit?limit=25")]);
+    fill(auditBox, audit ? auditTable(audit.entries) : unavailable("Change log", "/api/v1/audit"));
     drawCounts(deps, rolls, machines.machines);
     drawKinds(kinds, deps, machines.machines);
     drawSnapshots(snaps);
