@@ -11,7 +11,7 @@ import (
 // The systemd unit runs the subcommand and flags this binary has, and maps
 // reload to SIGHUP.
 func TestSystemdUnit(t *testing.T) {
-	f, err := os.Open(filepath.Join("dist", "millwright-agent.service"))
+	f, err := os.Open(filepath.Join("..", "configs", "millwright-agent.service"))
 	if err != nil {
 		t.Fatal(err)
 	}

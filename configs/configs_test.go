@@ -4,6 +4,8 @@
 package configs
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +20,9 @@ var loaders = map[string]func(path string) error{
 	"hub":          func(p string) error { _, err := hubconfig.Load(p); return err },
 	"firmware-sim": func(p string) error { _, err := plant.LoadScenario(p); return err },
 	"agent":        func(p string) error { _, err := agentconfig.Load(p); return err },
+	// The unit's flags are parsed by the agent's own test (agent/dist_test.go);
+	// here it must at least be a well-formed unit that starts the agent.
+	"millwright-agent.service": checkUnit,
 }
 
 func TestEveryConfigLoads(t *testing.T) {
@@ -57,4 +62,36 @@ func loaderFor(name string) func(string) error {
 		return nil
 	}
 	return loaders[best]
+}
+
+func checkUnit(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	sections := map[string]bool{}
+	exec := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			sections[line] = true
+		case strings.Contains(line, "="):
+			if k, v, _ := strings.Cut(line, "="); k == "ExecStart" {
+				exec = v
+			}
+		default:
+			return fmt.Errorf("line %d: %q is neither a section, a key=value nor a comment", i+1, line)
+		}
+	}
+	for _, s := range []string{"[Unit]", "[Service]", "[Install]"} {
+		if !sections[s] {
+			return fmt.Errorf("missing section %s", s)
+		}
+	}
+	if !strings.Contains(exec, "agent run") {
+		return fmt.Errorf("ExecStart %q does not run the agent", exec)
+	}
+	return nil
 }

@@ -360,20 +360,24 @@ func benchFile(n int) []byte {
 	return b.Bytes()
 }
 
-// BenchmarkReplay reports rows/s of a single-signal file with the default
-// (baseline) model.
+// BenchmarkReplay reports rows/s of a single-signal file with the baseline
+// model and with the default champion kind.
 func BenchmarkReplay(b *testing.B) {
 	const rows = 100_000
 	data := benchFile(rows)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		res, err := Run(b.Context(), Options{In: bytes.NewReader(data), Out: io.Discard})
-		if err != nil || res.Rows != rows {
-			b.Fatal(err, res.Rows)
-		}
+	for _, model := range []string{"baseline", catalog.Default} {
+		b.Run(model, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				res, err := Run(b.Context(), Options{In: bytes.NewReader(data), Out: io.Discard, Model: model})
+				if err != nil || res.Rows != rows {
+					b.Fatal(err, res.Rows)
+				}
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // TestReplayAllocationsDoNotGrowWithRows: the per-row loop allocates
@@ -382,7 +386,7 @@ func TestReplayAllocationsDoNotGrowWithRows(t *testing.T) {
 	allocs := func(n int) float64 {
 		data := benchFile(n)
 		return testing.AllocsPerRun(3, func() {
-			if _, err := Run(t.Context(), Options{In: bytes.NewReader(data), Out: io.Discard}); err != nil {
+			if _, err := Run(t.Context(), Options{In: bytes.NewReader(data), Out: io.Discard, Model: "baseline"}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -40,6 +40,12 @@ func crashChild(dir string) {
 			fmt.Println("error", err)
 			os.Exit(2)
 		}
+		// A registry change too: deployment, queued command and audit entry.
+		if _, err := s.Deploy(ctx, store.Deployment{Gateway: "gw1", Machine: "m1", Role: wire.RoleChallenger,
+			Name: "c" + strconv.FormatUint(seq, 10), Kind: "rrcf"}, &wire.Command{Kind: wire.CmdDeploy, Machine: "m1"}, time.Now()); err != nil {
+			fmt.Println("error", err)
+			os.Exit(2)
+		}
 		fmt.Println(seq)
 	}
 }
@@ -85,6 +91,18 @@ func TestSurvivesKill9(t *testing.T) {
 	}
 	if uint64(len(alerts)) < last {
 		t.Fatalf("%d alerts after kill -9, child had committed %d", len(alerts), last)
+	}
+	deps, err := s.Deployments(ctx, store.DeploymentFilter{Limit: 1000000})
+	if err != nil || uint64(len(deps)) < last {
+		t.Fatalf("%d deployments after kill -9, child had committed %d (%v)", len(deps), last, err)
+	}
+	cmds, err := s.Commands(ctx, store.CommandFilter{Limit: 1000000})
+	if err != nil || uint64(len(cmds)) < last {
+		t.Fatalf("%d queued commands after kill -9, child had committed %d (%v)", len(cmds), last, err)
+	}
+	entries, err := s.Audit(ctx, store.AuditFilter{Action: "deploy.challenger", Limit: 1000000})
+	if err != nil || uint64(len(entries)) < last {
+		t.Fatalf("%d audit entries after kill -9, child had committed %d (%v)", len(entries), last, err)
 	}
 	for seq := uint64(1); seq <= last; seq++ {
 		dup, err := s.IngestAlert(ctx, &wire.Alert{Env: wire.Envelope{Version: wire.Version, Sender: "gw1", Seq: seq}, ID: "x", Machine: "m1"}, time.Now())

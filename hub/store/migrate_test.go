@@ -32,6 +32,10 @@ func TestMigrateFromV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := db.Exec(`INSERT INTO metric_points (gateway, machine, model, role, time, interval_ns, count, score_mean,
+		score_max, score_last, alerts, samples, latency_ns, threshold) VALUES ('gw1', 'm1', 'c1', 'challenger', ?, 10, 100, 0, 0, 0, 0, 0, 0, 0)`, at); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 
 	s, err := Open(t.Context(), dir, Options{})
@@ -45,6 +49,9 @@ func TestMigrateFromV1(t *testing.T) {
 	w, err := s.Window(t.Context(), "gw1", "m1", "champion", time.Unix(0, at), time.Unix(0, at).Add(time.Minute))
 	if err != nil || w != (WindowStats{Points: 3, Count: 300, Alerts: 3}) {
 		t.Fatalf("backfilled rollup = %+v, %v", w, err)
+	}
+	if is, err := s.ModelInstances(t.Context(), time.Time{}); err != nil || len(is) != 1 || is[0].Model != "c1" || is[0].Role != "challenger" {
+		t.Fatalf("backfilled model instances = %+v, %v", is, err)
 	}
 	if ds, err := s.Deployments(t.Context(), DeploymentFilter{}); err != nil || len(ds) != 0 {
 		t.Fatalf("deployments after migration = %+v, %v", ds, err)

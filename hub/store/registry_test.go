@@ -215,6 +215,13 @@ func TestMetricPointPairedFieldsAndHist(t *testing.T) {
 	if p.Kind != "rrcf" || p.Snapshot != "ab" || p.Both != 1 || p.OnlyModel != 2 || p.OnlyChampion != 4 || len(p.Hist) != 20 || p.Hist[0] != 7 || p.Hist[19] != 1<<20+3 {
 		t.Fatalf("point = %+v", p)
 	}
+	is := get(s.ModelInstances(t.Context(), time.Unix(0, envAt(1).Time)))(t)
+	if len(is) != 1 || is[0].Model != "c1" || is[0].Kind != "rrcf" {
+		t.Fatalf("instances = %+v", is)
+	}
+	if is := get(s.ModelInstances(t.Context(), time.Unix(0, envAt(1).Time).Add(time.Second)))(t); len(is) != 0 {
+		t.Fatalf("instances since after the last point = %+v", is)
+	}
 	w := get(s.Window(t.Context(), "gw1", "m1", wire.RoleChallenger, time.Unix(0, envAt(1).Time), time.Unix(0, envAt(1).Time).Add(time.Second)))(t)
 	if w != (store.WindowStats{Points: 1, Count: 10, Alerts: 3}) {
 		t.Fatalf("rollup window = %+v", w)

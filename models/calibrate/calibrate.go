@@ -69,7 +69,6 @@ type Calibrator struct {
 
 	gamma, sigma float64 // GPD fit of peaks, valid when pcount >= MinPeaks
 	t, frac      float64 // threshold and fraction of the window above it
-	wsigma       float64 // mean excess of the window over t; 0 when none
 }
 
 // New returns a Calibrator with opt's defaults filled in.
@@ -120,19 +119,30 @@ func (c *Calibrator) setThreshold() {
 	n := len(c.sorted)
 	i := min(int(c.opt.Level*float64(n)), n-1)
 	c.t = c.sorted[i]
-	above := n - upperBound(c.sorted[i:], c.t) - i
-	c.frac = float64(above) / float64(n)
-	c.wsigma = 0
-	if above > 0 {
-		var sum float64
-		for _, v := range c.sorted[n-above:] {
-			sum += v - c.t
-		}
-		// The mean excess of k points is uncertain by about 1/√k of
-		// itself; take the upper side, so that few points err toward
-		// lower scores (fewer alarms).
-		c.wsigma = sum / float64(above) * (1 + 1/math.Sqrt(float64(above)))
+	above := n - 1 - i
+	if above > 0 && c.sorted[i+1] == c.t {
+		// Ties at the threshold: search past them (rare on real scores).
+		above = n - upperBound(c.sorted[i:], c.t) - i
 	}
+	c.frac = float64(above) / float64(n)
+}
+
+// windowSigma is the scale of the exponential tail used while there are
+// too few peaks for a GPD: the window's mean excess over t, inflated by
+// 1 + 1/√k for its k points, since the mean of k points is uncertain by
+// about 1/√k of itself: few points err toward lower scores (fewer
+// alarms). It is 0 when nothing in the window exceeds t.
+func (c *Calibrator) windowSigma() float64 {
+	n := len(c.sorted)
+	above := int(math.Round(c.frac * float64(n)))
+	if above == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range c.sorted[n-above:] {
+		sum += v - c.t
+	}
+	return sum / float64(above) * (1 + 1/math.Sqrt(float64(above)))
 }
 
 // Prob returns the calibrated score of raw in [0, 1] without observing it.
@@ -159,13 +169,13 @@ func (c *Calibrator) prob(raw float64, lo, hi int) float64 {
 		if c.pcount >= c.opt.MinPeaks {
 			return clamp01(1 - c.frac*c.survival(raw-c.t))
 		}
-		if c.wsigma > 0 {
+		if sigma := c.windowSigma(); sigma > 0 {
 			// Too few peaks for a GPD: an exponential tail (γ = 0) fitted
 			// on the window's own exceedances. For the light or
 			// exponential tails of sums of squares and of z-scores it is
 			// conservative, and unlike ranks it reaches beyond the window:
 			// a frozen detector's score can still exceed 1 - 1/n.
-			return clamp01(1 - c.frac*math.Exp(-(raw-c.t)/c.wsigma))
+			return clamp01(1 - c.frac*math.Exp(-(raw-c.t)/sigma))
 		}
 	}
 	// Mid-rank empirical CDF, shrunk so it never reaches 0 or 1 on ranks alone.

@@ -204,11 +204,13 @@ func TestUI(t *testing.T) {
 	if rollouts {
 		code, v := api(t, "GET", base+"api/v1/rollouts", nil)
 		rs, _ := v["rollouts"].([]any)
-		if code != http.StatusOK || len(rs) != 1 {
-			t.Fatalf("rollouts after the walk: %d %v", code, v)
+		if code != http.StatusOK || len(rs) != 2 {
+			t.Fatalf("rollouts after the walk: %d %v, want the promotion and the press rollout", code, v)
 		}
-		if st := rs[0].(map[string]any)["status"]; st != "rolled-back" {
-			t.Errorf("rollout status %v, want rolled-back", st)
+		for _, r := range rs {
+			if st := r.(map[string]any)["status"]; st != "rolled-back" {
+				t.Errorf("rollout %v status %v, want rolled-back", r.(map[string]any)["id"], st)
+			}
 		}
 	}
 }

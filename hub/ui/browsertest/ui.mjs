@@ -155,7 +155,18 @@ async function desktop() {
     await page.click('dialog [data-confirm="yes"]');
     await page.waitForSelector('[data-status="rolled-back"]');
     await shot(page, "desktop-rolled-back.png");
-    console.log("promote and roll back: ok");
+    // A staged rollout of the challenger's kind to every press.
+    await visit(page, "#/ab", "ab");
+    step = "roll out to type";
+    await page.click('button[data-action="rollout"][data-kind="rrcf"]');
+    await page.click('dialog [data-confirm="yes"]');
+    await page.waitForSelector('body[data-ready="rollouts"] [data-status="running"]');
+    check(await count(page, "tr[data-asset]") === 2, "the press rollout does not list both presses");
+    await shot(page, "desktop-rollout-type.png");
+    await page.click('[data-action="rollback"]');
+    await page.click('dialog [data-confirm="yes"]');
+    await page.waitForSelector('[data-status="rolled-back"]');
+    console.log("promote, roll out and roll back: ok");
   } else {
     console.log("promote and roll back: not checked (no rollouts on this hub)");
   }

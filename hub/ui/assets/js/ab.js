@@ -163,13 +163,31 @@ async function mountFleet(view) {
         return el("a", { href: "#/ab/" + enc(gw) + "/" + enc(m) }, a);
       }), arr(g.assets).length > 30 ? el("span", { class: "sub" }, "…") : null),
       !arr(g.kinds).length ? el("p", { class: "empty" }, "No model has scored these assets in the period.") :
-      table(["Role", "Kind", "Assets", "Vectors", "Alarms", "Faults detected", "False alarms / day", "F1", "Verdict"],
+      table(["Role", "Kind", "Assets", "Vectors", "Alarms", "Faults detected", "False alarms / day", "F1", "Verdict", ""],
         arr(g.kinds).slice().sort((a, b) => (rank[a.role] ?? 3) - (rank[b.role] ?? 3) || (a.kind < b.kind ? -1 : 1)).map((k) => el("tr", { "data-kind": k.kind },
           el("td", {}, el("span", { class: "role " + k.role }, k.role)), el("td", {}, k.kind), el("td", { class: "num" }, String(k.assets)),
           el("td", { class: "num" }, count(k.vectors)), el("td", { class: "num" }, count(k.alerts)),
           el("td", { class: "num" }, `${k.detected} / ${k.faults}`), el("td", { class: "num" }, num(k.false_alarms_per_day, 2)),
-          el("td", { class: "num" }, num(k.f1, 2)), el("td", {}, verdictView(k.verdict)))))))
+          el("td", { class: "num" }, num(k.f1, 2)), el("td", {}, verdictView(k.verdict)),
+          el("td", {}, pref.group === "type" && k.role !== "champion" && g.group ? el("button", {
+            type: "button", class: "secondary small", "data-action": "rollout", "data-kind": k.kind,
+            onclick: () => rollOut(k, g.group, arr(g.assets).length),
+          }, "Roll out…") : null))))))
       : [el("p", { class: "empty" }, "Nothing to compare yet: no challenger has run.")]));
+  }
+
+  async function rollOut(k, type, assets) {
+    const ok = await confirmDialog(`Roll ${k.kind} out to every ${type}?`,
+      el("div", {}, el("p", {}, `${k.kind} becomes champion on all ${assets} assets of type ${type} in stages (a canary gateway, then half, then all). `
+        + "Each stage soaks under the health gates; a failing gate rolls every touched asset back."), verdictView(k.verdict)), "Start rollout");
+    if (!ok) return;
+    try {
+      const ro = await post("promotions", { kind: k.kind, machine_type: type, reason: "rolled out from the A/B view" });
+      toast("Rollout started");
+      location.hash = "#/rollouts/" + enc(ro.id);
+    } catch (e) {
+      toast(e instanceof NotAvailable ? "Rollouts are not available on this hub yet" : e.message, true);
+    }
   }
 
   await Promise.all([load(), rolloutsPanel(rolls)]);
