@@ -4,6 +4,8 @@
 package config
 
 import (
+	"millwright/agent/localbus"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +42,10 @@ type Config struct {
 	Local     Local     `yaml:"local"`
 	Intervals Intervals `yaml:"intervals"`
 	Outbox    Outbox    `yaml:"outbox"`
+
+	// LocalBus lists machines whose sensors sit on the gateway's own buses
+	// (ADXL345, BME280, ADS1115, GPIO), read through periph.io.
+	LocalBus []localbus.Config `yaml:"local_bus"`
 }
 
 // Models tunes the models of each machine.
@@ -193,6 +199,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Models.MaxChallengers < 1 || c.Models.MaxChallengers > MaxChallengers {
 		bad("models.max_challengers", "%d: want 1 to %d", c.Models.MaxChallengers, MaxChallengers)
+	}
+	seen := map[string]bool{}
+	for i := range c.LocalBus {
+		lb := &c.LocalBus[i]
+		if err := lb.Validate(); err != nil {
+			bad(fmt.Sprintf("local_bus[%d]", i), "%v", err)
+		} else if seen[lb.Machine] {
+			bad(fmt.Sprintf("local_bus[%d].machine", i), "%q appears twice", lb.Machine)
+		}
+		seen[lb.Machine] = true
 	}
 	if t := c.Local.AlertsTopic; t != "none" && (t == "" || strings.ContainsAny(t, "+#")) {
 		bad("local.alerts_topic", "%q: want a topic without wildcards, or none", t)

@@ -86,6 +86,7 @@ type Agent struct {
 	cmds    chan *wire.Command // hub commands for the pipeline goroutine
 	reloads chan reload
 	local   *localOut
+	buses   buses
 
 	ran atomic.Bool
 }
@@ -128,6 +129,9 @@ func New(opts Options) (_ *Agent, err error) {
 			a.closeResources()
 		}
 	}()
+	if err := a.openBuses(); err != nil {
+		return nil, err
+	}
 	a.ob, err = outbox.Open(filepath.Join(opts.StateDir, "outbox.db"), outbox.Options{
 		MaxBytes:   opts.OutboxMaxBytes,
 		AckTimeout: opts.AckTimeout,
@@ -234,9 +238,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.log.Info("agent starting", "broker", a.opts.BrokerURL, "http", a.HTTPAddr(), "state", a.opts.StateDir, "model", a.opts.Model)
 	a.mq.Start()
+	busCtx, stopBuses := context.WithCancel(bg)
+	var busWG sync.WaitGroup
+	busWG.Go(func() { a.runBuses(busCtx) })
 	runErr := a.loop(ctx, httpErr)
 
-	// 1. Stop telemetry input and drain what was already received.
+	// 1. Stop telemetry input (local buses, then MQTT) and drain what was
+	// already received.
+	stopBuses()
+	busWG.Wait()
 	a.stopInput(bg)
 	a.drain()
 	// 2. Last metrics and every model's state, on disk and to the hub.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"millwright/agent/config"
+	"millwright/agent/localbus"
 	"millwright/agent/pipeline"
 	"millwright/models"
 	"millwright/models/catalog"
@@ -41,6 +42,9 @@ type Options struct {
 	// LocalAlertTopic is the local broker topic alerts are published on
 	// as JSON ({gw} is the gateway id); "none" turns it off.
 	LocalAlertTopic string
+	// LocalBus lists machines read over the gateway's own buses (I2C, SPI,
+	// GPIO), on real hardware or, with emulate set, on emulated chips.
+	LocalBus []localbus.Config
 	// Alarm, when set, is on while any machine is in an alert episode.
 	Alarm AlarmOutput
 	// LogLevel is applied to LevelVar (when set) by Reload.
@@ -80,6 +84,7 @@ func FromConfig(c config.Config) Options {
 		DriftMinGap:      c.Drift.MinGap.D(),
 		DriftDisabled:    c.Drift.Disabled,
 		LocalAlertTopic:  c.Local.AlertsTopic,
+		LocalBus:         c.LocalBus,
 		LogLevel:         c.LogLevel,
 	}
 }

@@ -83,6 +83,9 @@ type Gates struct {
 	MinVectors int64 `yaml:"min_vectors"`
 	// Silence fails an asset that sends no metrics this long after the change.
 	Silence conf.Duration `yaml:"silence"`
+	// IdleIntervals fails an asset whose new champion reports this many
+	// metric intervals without scoring anything.
+	IdleIntervals int64 `yaml:"idle_intervals"`
 }
 
 // AutoPromote promotes a challenger that beats its champion with
@@ -110,7 +113,7 @@ func Default() Config {
 			Baseline:      conf.Duration(24 * time.Hour),
 			ResendAfter:   conf.Duration(time.Minute),
 			Gates: Gates{AlertRateFactor: 3, AlertRateMinJump: 0.01, MinVectors: 100,
-				Silence: conf.Duration(5 * time.Minute)},
+				Silence: conf.Duration(5 * time.Minute), IdleIntervals: 3},
 			AutoPromote: AutoPromote{Period: conf.Duration(7 * 24 * time.Hour)},
 		},
 		StatusEvery: conf.Duration(5 * time.Second),
@@ -220,6 +223,8 @@ func (r *Rollout) validate() error {
 		return fmt.Errorf("gates.alert_rate_min_jump: %g is outside 0..1", r.Gates.AlertRateMinJump)
 	case r.Gates.MinVectors < 1:
 		return fmt.Errorf("gates.min_vectors: %d is under 1", r.Gates.MinVectors)
+	case r.Gates.IdleIntervals < 1:
+		return fmt.Errorf("gates.idle_intervals: %d is under 1", r.Gates.IdleIntervals)
 	case r.Gates.Silence.D() < time.Second:
 		return fmt.Errorf("gates.silence: %v is under the minimum of 1s", r.Gates.Silence.D())
 	case r.AutoPromote.Period.D() < time.Hour:

@@ -48,7 +48,12 @@ type Gates struct {
 	// Silence fails an asset that acked the change and then sent no metrics
 	// for this long; default 5m.
 	Silence time.Duration `json:"silence_ns"`
-	// Refusals fails the rollout when an agent refuses the command; on by default.
+	// IdleIntervals fails an asset whose new champion reported this many
+	// metric intervals without scoring a vector (it errs on every input);
+	// default 3.
+	IdleIntervals int64 `json:"idle_intervals"`
+	// IgnoreRefusals keeps a rollout going when an agent refuses the
+	// command; by default a refusal fails it.
 	IgnoreRefusals bool `json:"ignore_refusals,omitempty"`
 }
 
@@ -64,6 +69,9 @@ func (g *Gates) defaults() {
 	}
 	if g.Silence <= 0 {
 		g.Silence = 5 * time.Minute
+	}
+	if g.IdleIntervals <= 0 {
+		g.IdleIntervals = 3
 	}
 }
 

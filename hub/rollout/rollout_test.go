@@ -27,6 +27,9 @@ func (c *clock) Add(d time.Duration) {
 
 var t0 = time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 
+// idle as an alert count makes fleet.metrics write an interval without vectors.
+const idle = ^uint64(0)
+
 // fleet is a store with gateways gw1..gwN, one pump m1 each running hst.
 type fleet struct {
 	t   *testing.T
@@ -71,11 +74,16 @@ func (f *fleet) death(gw string) {
 	}
 }
 
-// metrics writes one minute of champion metrics: 100 vectors, alerts alarmed.
+// metrics writes one minute of champion metrics: 100 vectors, alerts
+// alarmed; alerts = idle writes an interval that scored nothing.
 func (f *fleet) metrics(gw string, alerts uint64) {
 	f.t.Helper()
+	count := uint64(100)
+	if alerts == idle {
+		count, alerts = 0, 0
+	}
 	if _, err := f.st.IngestMetrics(f.t.Context(), &wire.Metrics{Env: f.env(gw), IntervalNs: int64(time.Minute),
-		Series: []wire.ModelMetric{{Machine: "m1", Model: "x", Role: wire.RoleChampion, Count: 100, Alerts: alerts}}}, f.clk.Now()); err != nil {
+		Series: []wire.ModelMetric{{Machine: "m1", Model: "x", Role: wire.RoleChampion, Count: count, Alerts: alerts}}}, f.clk.Now()); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -207,6 +215,7 @@ func TestGateFailureRollsBack(t *testing.T) {
 	}{
 		{"alert rate jumps", true, map[string]uint64{"gw1": 40, "gw2": 1}, "alert rate"},
 		{"gateway silent", true, map[string]uint64{"gw2": 1}, "silent"},
+		{"champion scores nothing", true, map[string]uint64{"gw1": idle, "gw2": 1}, "scored nothing"},
 		{"agent refuses", false, map[string]uint64{"gw1": 1, "gw2": 1}, "refused"},
 	}
 	for _, tt := range tests {

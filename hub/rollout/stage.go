@@ -356,8 +356,15 @@ func (m *Manager) gates(ctx context.Context, r *Rollout, a *AssetState, now time
 	if quiet := now.Sub(since); quiet > r.Gates.Silence {
 		return fmt.Sprintf("gateway silent for %v after the change", quiet.Round(time.Second))
 	}
-	w, err := m.o.Store.Window(ctx, a.Gateway, a.Machine, wire.RoleChampion, *a.AckedAt, now)
-	if err != nil || w.Count < r.Gates.MinVectors {
+	// Strictly after the ack: what the new champion reported.
+	w, err := m.o.Store.Window(ctx, a.Gateway, a.Machine, wire.RoleChampion, a.AckedAt.Add(1), now.Add(1))
+	if err != nil {
+		return ""
+	}
+	if w.Count == 0 && w.Points >= r.Gates.IdleIntervals {
+		return fmt.Sprintf("champion scored nothing in %d metric intervals after the change", w.Points)
+	}
+	if w.Count < r.Gates.MinVectors {
 		return ""
 	}
 	a.AlertRate = w.AlertRate()

@@ -175,7 +175,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.rollouts, err = rollout.New(rollout.Options{Store: s.store, Kick: s.dispatch.Kick, Logger: opts.Logger.With("component", "rollout"),
 		Now: opts.Now, Every: ro.Every.D(), Soak: ro.Soak.D(), CanaryPercent: ro.CanaryPercent, Baseline: ro.Baseline.D(),
 		Gates: rollout.Gates{AlertRateFactor: ro.Gates.AlertRateFactor, AlertRateMinJump: ro.Gates.AlertRateMinJump,
-			MinVectors: ro.Gates.MinVectors, Silence: ro.Gates.Silence.D()},
+			MinVectors: ro.Gates.MinVectors, Silence: ro.Gates.Silence.D(), IdleIntervals: ro.Gates.IdleIntervals},
 		AutoPromote: rollout.AutoPromote{Enabled: ro.AutoPromote.Enabled, Period: ro.AutoPromote.Period.D()}})
 	if err != nil {
 		return nil, err

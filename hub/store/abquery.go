@@ -148,8 +148,8 @@ func (s *Store) AlarmTimes(ctx context.Context, gw, machine string, from, to tim
 	return out, time.Duration(period), nil
 }
 
-// WindowStats sums one machine's rollups of one role (all roles when
-// role is "") over the buckets overlapping [from, to).
+// WindowStats sums one machine's metric points of one role (all roles
+// when role is "") over [from, to).
 type WindowStats struct {
 	Points, Count, Alerts int64
 }
@@ -162,13 +162,14 @@ func (w WindowStats) AlertRate() float64 {
 	return float64(w.Alerts) / float64(w.Count)
 }
 
-// Window returns the rollup sums of one machine and role over [from, to).
+// Window sums the metric points of one machine and role in [from, to),
+// exactly (not from the rollups): rollout gates judge minutes around a
+// change. It reads one range of the machine's time index.
 func (s *Store) Window(ctx context.Context, gw, machine, role string, from, to time.Time) (WindowStats, error) {
-	bw := int64(RollupBucket)
 	var w WindowStats
-	err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(points), 0), coalesce(sum(count), 0), coalesce(sum(alerts), 0)
-		FROM metric_rollup WHERE gateway = ?1 AND machine = ?2 AND bucket >= ?3 AND bucket < ?4 AND (?5 = '' OR role = ?5)`,
-		gw, machine, from.UnixNano()/bw, (to.UnixNano()+bw-1)/bw, role).Scan(&w.Points, &w.Count, &w.Alerts)
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(count), 0), coalesce(sum(alerts), 0)
+		FROM metric_points WHERE gateway = ?1 AND machine = ?2 AND time >= ?3 AND time < ?4 AND (?5 = '' OR role = ?5)`,
+		gw, machine, from.UnixNano(), to.UnixNano(), role).Scan(&w.Points, &w.Count, &w.Alerts)
 	if err != nil {
 		return w, fmt.Errorf("metrics window: %w", err)
 	}

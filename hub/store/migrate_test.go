@@ -46,9 +46,9 @@ func TestMigrateFromV1(t *testing.T) {
 	if v, err := s.Version(t.Context()); err != nil || v != SchemaVersion() || v < 2 {
 		t.Fatalf("version = %d, %v", v, err)
 	}
-	w, err := s.Window(t.Context(), "gw1", "m1", "champion", time.Unix(0, at), time.Unix(0, at).Add(time.Minute))
-	if err != nil || w != (WindowStats{Points: 3, Count: 300, Alerts: 3}) {
-		t.Fatalf("backfilled rollup = %+v, %v", w, err)
+	aggs, err := s.DayAggs(t.Context(), "gw1", "m1", time.Unix(0, at).Add(-time.Hour), time.Unix(0, at).Add(time.Hour), nil)
+	if err != nil || len(aggs) != 2 || aggs[1].Role != "champion" || aggs[1].Points != 3 || aggs[1].Count != 300 || aggs[1].Alerts != 3 || aggs[1].AlarmPoints != 2 {
+		t.Fatalf("backfilled rollup = %+v, %v", aggs, err)
 	}
 	if is, err := s.ModelInstances(t.Context(), time.Time{}); err != nil || len(is) != 1 || is[0].Model != "c1" || is[0].Role != "challenger" {
 		t.Fatalf("backfilled model instances = %+v, %v", is, err)

@@ -168,12 +168,15 @@ func TestNormalLife(t *testing.T) {
 				t.Fatal(err)
 			}
 			rate, weeks := r.FalseAlarmsPerWeek()
-			n := 0
+			n, worst := 0, r.Machines[0]
 			for _, m := range r.Machines {
 				n += m.FalseAlarms
+				if m.FalseAlarms > worst.FalseAlarms {
+					worst = m
+				}
 			}
-			t.Logf("normal life, %g Hz, seed %d, %v × %d machines: %d false alarms, %.2f per machine-week over %.2f",
-				rc.rate, 100+seed, rc.d, len(r.Machines), n, rate, weeks)
+			t.Logf("normal life, %g Hz, seed %d, %v × %d machines: %d false alarms, %.2f per machine-week over %.2f; most on %s/%s: %d",
+				rc.rate, 100+seed, rc.d, len(r.Machines), n, rate, weeks, worst.Gateway, worst.Machine, worst.FalseAlarms)
 			all = append(all, r)
 		}
 	}

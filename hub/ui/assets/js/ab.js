@@ -88,7 +88,7 @@ async function mountAsset(view, gw, id) {
     ];
     fill(box, panel("Models side by side",
       el("p", { class: "sub" }, `${rep.faults} confirmed faults, ${rep.labeled} labelled alerts in the period.`),
-      el("div", { class: "tablewrap" }, el("table", { class: "side" },
+      el("div", { class: "tablewrap scroll-x" }, el("table", { class: "side" },
         el("thead", {}, el("tr", {}, el("th", {}, ""), models.map((m) => el("th", { "data-model": m.model }, m.model)))),
         el("tbody", {}, rows.map(([label, f]) => el("tr", {}, el("th", {}, label), models.map((m) => el("td", {}, f(m))))))))));
   }

@@ -110,9 +110,17 @@ export function unavailable(what, endpoint) {
     el("span", {}, " — this hub has no " + endpoint + " endpoint."));
 }
 
+// table builds a table that stacks into labelled cards on a phone: each
+// cell gets its column's header as data-label.
 export function table(headers, rows, attrs) {
+  const names = headers.map((h) => (typeof h === "string" ? h : h[0]));
+  for (const r of arr(rows).flat()) {
+    [...r.children].forEach((td, i) => { if (names[i] && !td.dataset.label) td.dataset.label = names[i]; });
+  }
+  const a = Object.assign({}, attrs || {});
+  a.class = ((a.class || "") + " stack").trim();
   return el("div", { class: "tablewrap" },
-    el("table", attrs || {},
+    el("table", a,
       el("thead", {}, el("tr", {}, headers.map((h) => el("th", typeof h === "string" ? {} : h[1], typeof h === "string" ? h : h[0])))),
       el("tbody", {}, rows)));
 }
