@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestLoadMinimalKeepsDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Gateway = "gw2"
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v\nwant %+v", c, want)
 	}
 }
@@ -105,7 +106,7 @@ func TestExampleIsTheDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Gateway = "gw1"
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("example.yaml drifted from Default():\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -118,7 +119,7 @@ func TestConfigsAgentYAMLIsTheDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.Gateway = "gw1"
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("configs/agent.yaml drifted from Default():\n got %+v\nwant %+v", c, want)
 	}
 }

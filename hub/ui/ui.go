@@ -1,6 +1,10 @@
-// Package ui serves the hub's web UI: plain HTML, CSS and JavaScript
-// embedded in the binary, with no build step. The page reads the JSON API
-// under /api/v1 and refreshes itself.
+// Package ui serves the hub's web UI, embedded in the binary: a small
+// single page in plain ES modules (assets/js, one module per page: fleet,
+// machine, alerts, models, A/B, rollouts) with no build step, reading the
+// JSON API under /api/v1 and polling it while visible. Plots use uPlot,
+// whose own dist files are vendored in assets/vendor by vendor.sh at the
+// version pinned in package.json; nothing loads from another origin.
+// Browser tests live in browsertest.
 package ui
 
 import (
