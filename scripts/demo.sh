@@ -7,7 +7,9 @@
 # snapshot their models), then the hub.
 #
 # Environment: MW_HTTP (default 127.0.0.1:8080), MW_MQTT (127.0.0.1:1883),
-# MW_STATE (.demo), MW_SPEED (simulator time compression, 1).
+# MW_STATE (.demo), MW_SPEED (simulator time compression, 1), MW_RATE
+# (readings per machine per second, 10), MW_FAULT_ONSET (when gw1/motor-1
+# starts to fail, 45s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,8 @@ http=${MW_HTTP:-127.0.0.1:8080}
 mqtt=${MW_MQTT:-127.0.0.1:1883}
 state=${MW_STATE:-.demo}
 speed=${MW_SPEED:-1}
+rate=${MW_RATE:-10}
+onset=${MW_FAULT_ONSET:-45s}
 broker="tcp://$mqtt"
 mkdir -p "$state/logs"
 
@@ -49,7 +53,7 @@ for gw in gw1 gw2; do
   pids+=($!)
 done
 
-bin/firmware-sim --broker "$broker" --speed "$speed" --labels-out "$state/labels.json" \
+bin/firmware-sim --broker "$broker" --speed "$speed" --rate "$rate" --fault-onset "$onset" --labels-out "$state/labels.json" \
   >>"$state/logs/firmware-sim.log" 2>&1 &
 pids+=($!)
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"millwright/agent/stream/reorder"
 	"millwright/models"
 	"millwright/models/catalog"
 	"millwright/wire"
@@ -73,6 +74,9 @@ type Options struct {
 	// MaxChallengers bounds the challengers of a machine (default 3).
 	MaxChallengers int
 	Drift          DriftOptions
+	// Stream tunes event-time processing: reordering, de-duplication,
+	// windowed features and derived signals.
+	Stream StreamOptions
 	// OnAlarm is called (on the pipeline's goroutine) when a machine's
 	// alert episode starts (on) or ends.
 	OnAlarm func(machine string, on bool)
@@ -153,6 +157,11 @@ type Stats struct {
 	// DriftsDropped are drifts not reported because the machine had
 	// reported one less than DriftOptions.MinGap before.
 	DriftsDropped uint64
+	// Event time: readings released behind the watermark and scored only
+	// (Late), discarded behind it (LateDropped), discarded as duplicates
+	// of a reading of the same sensor and time (Duplicates), and released
+	// early because a sensor's reorder buffer was full (Overflow).
+	Late, LateDropped, Duplicates, Overflow uint64
 }
 
 // Pipeline scores telemetry. See the package comment.
@@ -171,6 +180,10 @@ type Pipeline struct {
 
 	messages, readings, vectors, alerts, ignored atomic.Uint64
 	drifts, driftsDropped                        atomic.Uint64
+	late, dropped, duplicates, overflow          atomic.Uint64
+
+	rel     []reorder.Released[float64] // released readings, reused
+	defRefs [][]string                  // names each derived definition reads
 
 	infoMu sync.Mutex
 	infos  []wire.MachineInfo
@@ -185,11 +198,16 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, errors.New("new pipeline: no sink")
 	}
 	opts = opts.withDefaults()
+	refs, err := opts.Stream.check()
+	if err != nil {
+		return nil, fmt.Errorf("new pipeline: %w", err)
+	}
 	return &Pipeline{
 		opts:     opts,
 		log:      opts.Logger,
 		machines: make(map[string]*machine),
 		lastEmt:  time.Now(),
+		defRefs:  refs,
 	}, nil
 }
 
@@ -207,6 +225,11 @@ func (p *Pipeline) Stats() Stats {
 		Drifts:   p.drifts.Load(),
 
 		DriftsDropped: p.driftsDropped.Load(),
+
+		Late:        p.late.Load(),
+		LateDropped: p.dropped.Load(),
+		Duplicates:  p.duplicates.Load(),
+		Overflow:    p.overflow.Load(),
 	}
 }
 
@@ -314,10 +337,13 @@ func (p *Pipeline) learn(m *machine, msg *wire.Telemetry) bool {
 		sensors = append(sensors, s)
 	}
 	slices.Sort(sensors)
-	det, err := p.opts.NewDetector(p.opts.Model, len(sensors), seed(p.opts.Gateway, m.id))
-	var twin models.Detector
+	names, err := p.streamLayout(m, sensors)
+	var det, twin models.Detector
 	if err == nil {
-		twin, err = p.opts.NewDetector(p.opts.Model, len(sensors), seed(p.opts.Gateway, m.id))
+		det, err = p.opts.NewDetector(p.opts.Model, len(names), seed(p.opts.Gateway, m.id))
+	}
+	if err == nil {
+		twin, err = p.opts.NewDetector(p.opts.Model, len(names), seed(p.opts.Gateway, m.id))
 	}
 	if err != nil {
 		// A configuration error (validated kinds make it unlikely): keep
@@ -327,12 +353,12 @@ func (p *Pipeline) learn(m *machine, msg *wire.Telemetry) bool {
 		}
 		return false
 	}
-	p.layout(m, sensors)
+	p.layout(m, names)
 	m.slots = []*slot{
 		{name: det.Kind(), role: wire.RoleChampion, kind: det.Kind(), det: det, warm: p.opts.WarmUp},
 		{name: det.Kind() + "-twin", role: wire.RoleTwin, kind: det.Kind(), det: twin},
 	}
-	p.log.Info("machine sensor set learned", "machine", m.id, "sensors", sensors, "model", det.Kind())
+	p.log.Info("machine sensor set learned", "machine", m.id, "sensors", sensors, "features", len(names), "model", det.Kind())
 	p.publishInfos()
 	return true
 }
@@ -352,9 +378,13 @@ func (p *Pipeline) layout(m *machine, sensors []string) {
 	for i, s := range sensors {
 		m.index[s] = i
 	}
-	m.latest = make([]float64, len(sensors))
-	for i := range m.latest {
-		m.latest[i] = math.NaN()
+	if m.stream != nil && m.stream.join == nil {
+		m.latest = m.stream.raw // the latest values are the vector
+	} else {
+		m.latest = make([]float64, len(sensors))
+		for i := range m.latest {
+			m.latest[i] = math.NaN()
+		}
 	}
 	m.learning = nil
 	m.stats = make([]robustStat, len(sensors))

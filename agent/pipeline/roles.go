@@ -272,6 +272,13 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 		prev, prevTwin = nil, nil
 	}
 	m := &machine{id: id}
+	if o := p.opts.Stream; o.Window > 0 || len(o.Derived) > 0 {
+		// The saved layout names features, not the sensors they come from.
+		return fmt.Errorf("restore %s: not supported with windowed features or derived signals; the machine is learned again", id)
+	}
+	if _, err := p.streamLayout(m, sensors); err != nil {
+		return fmt.Errorf("restore %s: %w", id, err)
+	}
 	p.layout(m, slices.Clone(sensors))
 	slices.SortFunc(challengers, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
 	m.slots = append([]*slot{ch, tw}, challengers...)

@@ -19,9 +19,10 @@ type machine struct {
 	learning  map[string]struct{}
 	learnMsgs int
 
-	sensors []string
+	sensors []string // the vector's feature names
 	index   map[string]int
 	latest  []float64 // the feature vector, reused
+	stream  *streamState
 	lastEvt int64     // event time of the newest vector
 
 	slots          []*slot
@@ -82,27 +83,31 @@ func clamp01(v float64) float64 {
 	return min(v, 1)
 }
 
-// score builds the machine's vector from msg and runs every model on it.
+// score puts the message's readings through the machine's event-time
+// stages and scores every vector they release.
 func (p *Pipeline) score(m *machine, msg *wire.Telemetry) {
-	evt := msg.Env.Time
-	got := false
+	p.rel = p.rel[:0]
 	for i := range msg.Readings {
 		r := &msg.Readings[i]
-		idx, ok := m.index[r.Sensor]
-		if !ok {
+		if _, ok := m.stream.rawIdx[r.Sensor]; !ok {
 			p.ignored.Add(1)
 			continue
 		}
-		m.latest[idx] = r.Value
-		if !got || r.Time > evt {
-			evt = r.Time
-		}
-		got = true
+		p.push(m, r.Sensor, r.Time, r.Value)
 	}
-	if !got {
-		return
+	p.release(m)
+}
+
+// scoreLate scores a vector of readings released behind the watermark by
+// every model, without learning, alerting or drift: its time has passed.
+func (p *Pipeline) scoreLate(m *machine, vec []float64) {
+	p.vectors.Add(1)
+	a := &p.opts.Alert
+	for _, s := range m.slots {
+		start := time.Now()
+		v := clamp01(s.det.Score(vec))
+		p.account(s, v, time.Since(start), s.thresholdOr(a.Threshold))
 	}
-	p.scoreVector(m, evt)
 }
 
 // scoreVector runs every model of m on m.latest at event time evt.

@@ -68,8 +68,10 @@ type Rollout struct {
 	Baseline conf.Duration `yaml:"baseline"`
 	// ResendAfter is how long a sent command waits for its answer before it is sent again.
 	ResendAfter conf.Duration `yaml:"resend_after"`
-	Gates       Gates         `yaml:"gates"`
-	AutoPromote AutoPromote   `yaml:"auto_promote"`
+	// MaxAttempts fails a command still unanswered after this many sends.
+	MaxAttempts int         `yaml:"max_attempts"`
+	Gates       Gates       `yaml:"gates"`
+	AutoPromote AutoPromote `yaml:"auto_promote"`
 }
 
 // Gates are the health gates of a rollout stage.
@@ -112,6 +114,7 @@ func Default() Config {
 			CanaryPercent: 50,
 			Baseline:      conf.Duration(24 * time.Hour),
 			ResendAfter:   conf.Duration(time.Minute),
+			MaxAttempts:   20,
 			Gates: Gates{AlertRateFactor: 3, AlertRateMinJump: 0.01, MinVectors: 100,
 				Silence: conf.Duration(5 * time.Minute), IdleIntervals: 3},
 			AutoPromote: AutoPromote{Period: conf.Duration(7 * 24 * time.Hour)},
@@ -217,6 +220,8 @@ func (r *Rollout) validate() error {
 		return fmt.Errorf("baseline: %v is under the minimum of 1m", r.Baseline.D())
 	case r.ResendAfter.D() < time.Second:
 		return fmt.Errorf("resend_after: %v is under the minimum of 1s", r.ResendAfter.D())
+	case r.MaxAttempts < 1:
+		return fmt.Errorf("max_attempts: %d is under 1", r.MaxAttempts)
 	case r.Gates.AlertRateFactor < 1:
 		return fmt.Errorf("gates.alert_rate_factor: %g is under 1", r.Gates.AlertRateFactor)
 	case r.Gates.AlertRateMinJump < 0 || r.Gates.AlertRateMinJump > 1:

@@ -22,7 +22,7 @@ func TestGoodFixtures(t *testing.T) {
 	full.Ingest.Queue = 4096
 	full.StatusEvery.UnmarshalText([]byte("10s"))
 	full.Rollout = config.Rollout{Soak: conf.Duration(time.Hour), Every: conf.Duration(30 * time.Second), CanaryPercent: 25,
-		Baseline: conf.Duration(48 * time.Hour), ResendAfter: conf.Duration(2 * time.Minute),
+		Baseline: conf.Duration(48 * time.Hour), ResendAfter: conf.Duration(2 * time.Minute), MaxAttempts: 5,
 		Gates:       config.Gates{AlertRateFactor: 2, AlertRateMinJump: 0.02, MinVectors: 500, Silence: conf.Duration(10 * time.Minute), IdleIntervals: 5},
 		AutoPromote: config.AutoPromote{Enabled: true, Period: conf.Duration(14 * 24 * time.Hour)}}
 	ext := config.Default()

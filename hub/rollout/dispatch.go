@@ -32,6 +32,9 @@ type DispatcherOptions struct {
 	// it is sent again; default 1m. Agents answer a repeated id again
 	// without running it twice.
 	ResendAfter time.Duration
+	// MaxAttempts fails a command still unanswered after this many sends
+	// (an agent that cannot run it, or one that lost it for good); default 20.
+	MaxAttempts int
 	Now         func() time.Time
 	Sender      string // envelope sender; default "millwright-hub"
 }
@@ -63,6 +66,9 @@ func NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 20
 	}
 	if o.Sender == "" {
 		o.Sender = "millwright-hub"
@@ -105,6 +111,14 @@ func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
 	sent := 0
 	for i := range due {
 		c := &due[i]
+		if c.Attempts >= d.o.MaxAttempts {
+			reason := fmt.Sprintf("no answer after %d attempts", c.Attempts)
+			if err := d.o.Store.GiveUp(ctx, c.ID, reason, now); err != nil {
+				return sent, err
+			}
+			d.log.Warn("command given up", "id", c.ID, "gateway", c.Gateway, "kind", c.Kind, "reason", reason)
+			continue
+		}
 		// The envelope is fresh on every attempt; the id stays, so the
 		// agent recognises a repeat.
 		d.seq++

@@ -82,3 +82,44 @@ func TestDispatcherResendsUntilAnswered(t *testing.T) {
 		}
 	})
 }
+
+// TestDispatcherGivesUp: a command never answered fails after MaxAttempts
+// sends, its deployment fails and the hub is named in the audit log.
+func TestDispatcherGivesUp(t *testing.T) {
+	f := newFleet(t, 1)
+	ctx := t.Context()
+	cmd := &wire.Command{Kind: wire.CmdDeploy, Machine: "m1", Role: wire.RoleChampion, Model: "rrcf"}
+	d, err := f.st.Deploy(ctx, store.Deployment{Gateway: "gw1", Machine: "m1", Role: wire.RoleChampion, Name: "rrcf", Kind: "rrcf"}, cmd, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &recorder{}
+	disp, err := rollout.NewDispatcher(rollout.DispatcherOptions{Store: f.st, Publisher: pub, Now: f.clk.Now, ResendAfter: time.Minute, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := disp.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Add(2 * time.Minute)
+	}
+	if n := len(pub.topics()); n != 3 {
+		t.Fatalf("sent %d times, want 3", n)
+	}
+	cs, _ := f.st.Commands(ctx, store.CommandFilter{Gateway: "gw1"})
+	if len(cs) != 1 || cs[0].Status != store.CmdFailed || cs[0].Reason != "no answer after 3 attempts" {
+		t.Fatalf("commands = %+v", cs)
+	}
+	if got, _ := f.st.Deployment(ctx, d.ID); got.Status != store.DeployFailed {
+		t.Fatalf("deployment status = %s, want failed", got.Status)
+	}
+	champ, _ := f.st.Deployments(ctx, store.DeploymentFilter{Role: wire.RoleChampion, ActiveOnly: true})
+	if len(champ) != 1 || champ[0].Kind != "hst" {
+		t.Fatalf("active champion = %+v, want hst back", champ)
+	}
+	es, _ := f.st.Audit(ctx, store.AuditFilter{Action: "command.failed"})
+	if len(es) != 1 || es[0].Actor != "hub" {
+		t.Fatalf("audit = %+v", es)
+	}
+}

@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,9 @@ func TestStagedRolloutCompletes(t *testing.T) {
 	r, err := m.Promote(t.Context(), rollout.PromotionRequest{Kind: "rrcf", MachineType: "pump", By: "ana", Reason: "fleet A/B"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := m.Promote(t.Context(), rollout.PromotionRequest{Kind: "hst", Targets: []string{"gw3/m1"}}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second rollout on a busy asset: err = %v, want ErrConflict", err)
 	}
 	if len(r.Stages) != 3 || r.Stages[0].Name != "canary" || r.Stages[0].Gateways[0] != "gw1" || r.Stages[2].Gateways[0] != "gw3" {
 		t.Fatalf("stages = %+v", r.Stages)

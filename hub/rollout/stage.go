@@ -183,6 +183,23 @@ func (m *Manager) Promote(ctx context.Context, req PromotionRequest) (Rollout, e
 	if r.Name == "" {
 		r.Name = r.Kind
 	}
+	// One rollout at a time per asset: two would fight over its champion
+	// and over what a rollback restores.
+	running, err := m.Rollouts(ctx, StatusRunning)
+	if err != nil {
+		return r, err
+	}
+	busy := map[Asset]string{}
+	for _, ro := range running {
+		for _, a := range ro.Assets {
+			busy[a.Asset] = ro.ID
+		}
+	}
+	for _, a := range assets {
+		if id, ok := busy[a]; ok {
+			return r, fmt.Errorf("%s is in running rollout %s; wait for it or roll it back: %w", a, id, store.ErrConflict)
+		}
+	}
 	var gateways []string
 	for _, a := range assets {
 		if len(gateways) == 0 || gateways[len(gateways)-1] != a.Gateway {

@@ -168,7 +168,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	ro := opts.Rollout
 	s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
 	s.dispatch, err = rollout.NewDispatcher(rollout.DispatcherOptions{Store: s.store, Publisher: s.pub,
-		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), Now: opts.Now, Sender: opts.ClientID})
+		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), MaxAttempts: ro.MaxAttempts, Now: opts.Now, Sender: opts.ClientID})
 	if err != nil {
 		return nil, err
 	}

@@ -374,7 +374,7 @@ func (s *Store) MarkSent(ctx context.Context, id string, now time.Time) error {
 // status, its deployment's status (a refused deploy fails; a refused
 // rollback or remove leaves the deployment as it is and is audited), and
 // an audit entry.
-func answerCommand(ctx context.Context, t *Tx, gw string, c *wire.CommandAck, now int64) error {
+func answerCommand(ctx context.Context, t *Tx, gw, actor string, c *wire.CommandAck, now int64) error {
 	status := CmdAcked
 	if !c.OK {
 		status = CmdFailed
@@ -409,7 +409,7 @@ func answerCommand(ctx context.Context, t *Tx, gw string, c *wire.CommandAck, no
 			}
 		}
 	}
-	return audit(ctx, t.exec, now, Change{Actor: "agent/" + gw, Action: "command." + status, Subject: "command/" + c.CommandID,
+	return audit(ctx, t.exec, now, Change{Actor: actor, Action: "command." + status, Subject: "command/" + c.CommandID,
 		Before: map[string]string{"status": cur}, After: map[string]any{"status": status, "reason": c.Reason, "deployment": dep}})
 }
 
@@ -438,4 +438,25 @@ func registerBirthChampion(ctx context.Context, t *Tx, gw string, m *wire.Machin
 		return fmt.Errorf("register model kind: %w", err)
 	}
 	return audit(ctx, t.exec, now, Change{Actor: d.By, Action: "register.champion", Subject: "asset/" + gw + "/" + m.ID, After: d})
+}
+
+// GiveUp fails an unanswered command (queued or sent) as if its agent had
+// refused it with reason, e.g. after too many attempts: its deployment
+// fails and what that replaced is active again. The actor is the hub.
+func (s *Store) GiveUp(ctx context.Context, id, reason string, now time.Time) error {
+	t, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	var gw string
+	if err := t.tx.QueryRowContext(ctx, `SELECT gateway FROM commands WHERE id = ?`, id).Scan(&gw); errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("command %q: %w", id, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("give up command: %w", err)
+	}
+	if err := answerCommand(ctx, t, gw, "hub", &wire.CommandAck{CommandID: id, Reason: reason}, now.UnixNano()); err != nil {
+		return fmt.Errorf("give up command: %w", err)
+	}
+	return t.Commit()
 }

@@ -402,6 +402,6 @@ func (t *Tx) IngestCommandAck(ctx context.Context, c *wire.CommandAck, recv time
 		if err != nil {
 			return fmt.Errorf("insert command ack: %w", err)
 		}
-		return answerCommand(ctx, t, gw, c, now)
+		return answerCommand(ctx, t, gw, "agent/"+gw, c, now)
 	})
 }

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -117,5 +118,31 @@ func TestDevDir(t *testing.T) {
 	}
 	if _, body := get(t, ui.Handler(dir), "/"); body != "dev page" {
 		t.Fatalf("dev dir served %q", body)
+	}
+}
+
+// TestVendoredVersion ties the vendored uPlot to the version pinned in
+// package.json: bumping the pin without running vendor.sh fails here.
+func TestVendoredVersion(t *testing.T) {
+	b, err := os.ReadFile("package.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		DevDependencies map[string]string `json:"devDependencies"`
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatalf("package.json: %v", err)
+	}
+	want := pkg.DevDependencies["uplot"]
+	if want == "" || strings.ContainsAny(want, "^~<>*") {
+		t.Fatalf("package.json pins uplot as %q, want an exact version", want)
+	}
+	v, err := os.ReadFile(filepath.Join("assets", "vendor", "VERSIONS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(v)); got != "uplot "+want {
+		t.Errorf("assets/vendor holds %q, package.json pins uplot %s: run npm ci && npm run vendor in hub/ui", got, want)
 	}
 }

@@ -11,5 +11,5 @@ mkdir -p assets/vendor
 cp "$src/dist/uPlot.iife.min.js" assets/vendor/uPlot.iife.min.js
 cp "$src/dist/uPlot.min.css" assets/vendor/uPlot.min.css
 cp "$src/LICENSE" assets/vendor/uPlot.LICENSE
-echo "vendor: uPlot $(node -p "require('./$src/package.json').version")" > assets/vendor/VERSIONS
+echo "uplot $(node -p "require('./$src/package.json').version")" > assets/vendor/VERSIONS
 echo "vendored uPlot into assets/vendor"

@@ -21,7 +21,7 @@ var variants = []struct {
 	{"features", pca.Options{Diff: true, Prefilter: 3, Smooth: 4, Statistic: pca.StatT2Q, Components: 2}},
 	{"frozen uncalibrated", pca.Options{FreezeAfter: 400, Prefilter: 5, Smooth: 20, Statistic: pca.StatT2, Uncalibrated: true}},
 	{"Q only, no forgetting", pca.Options{Statistic: pca.StatQ, Forget: 1}},
-	{"plant: Q, robust, calibration frozen", pca.Options{Components: 1, Statistic: pca.StatQ, Robust: 3, CalibrateUntil: 600}},
+	{"plant: Q, robust, calibration frozen", pca.Options{Components: 1, Statistic: pca.StatQ, Forget: 0.9999, Robust: 2.5, CalibrateUntil: 600}},
 	{"residual T², robust", pca.Options{Components: 1, Statistic: pca.StatR, Robust: 5, Calibrate: calibrate.Options{Window: 256}}},
 }
 
@@ -42,6 +42,10 @@ func TestConformance(t *testing.T) {
 }
 
 func FuzzSnapshot(f *testing.F) { modeltest.FuzzSnapshot(f, factory(variants[1].opt)) }
+
+// FuzzSnapshotPlant covers the options of catalog "pca" (Robust,
+// CalibrateUntil) in the snapshot decoder.
+func FuzzSnapshotPlant(f *testing.F) { modeltest.FuzzSnapshot(f, factory(variants[4].opt)) }
 
 func TestNewRefusesDimension(t *testing.T) {
 	for _, dim := range []int{0, -1, pca.MaxDim + 1} {
@@ -161,7 +165,7 @@ func TestUncalibratedIsControlLimit(t *testing.T) {
 }
 
 func BenchmarkUpdate(b *testing.B) {
-	for _, v := range variants[:3] {
+	for _, v := range append(variants[:3:3], variants[4]) {
 		b.Run(v.name, func(b *testing.B) {
 			d, _ := pca.New(8, v.opt)
 			xs := modeltest.Stream(1, 4096, 8)
@@ -169,6 +173,7 @@ func BenchmarkUpdate(b *testing.B) {
 				d.Update(x)
 			}
 			b.ReportAllocs()
+			defer modeltest.ReportCPU(b)()
 			i := 0
 			for b.Loop() {
 				d.Update(xs[i&4095])

@@ -14,7 +14,12 @@
 // the false alarms (alerts raised while no fault is active) per week of
 // simulated scored time.
 //
-// The package is a benchmark harness: detectors never import it.
+// The package is a benchmark harness: detectors never import it. Its tests
+// hold catalog.Default, with RecommendedAlert and the Learn policy, to the
+// plant targets and print the tables:
+//
+//	go test -v ./models/plantbench/          # ~40 s: 36 machine-weeks of normal life
+//	go test -short -v ./models/plantbench/   # ~4 s
 package plantbench
 
 import (
@@ -113,10 +118,11 @@ type Fault struct {
 type Machine struct {
 	Gateway, Machine string
 	Faults           int
-	// Alerts are all alerts raised after the warm-up; FalseAlarms those
-	// raised while no fault of the machine was active.
+	// Alerts are all alerts raised, warm-up included (the agent alerts
+	// during its warm-up too); FalseAlarms those raised while no fault of
+	// the machine was active.
 	Alerts, FalseAlarms int
-	// Healthy is the scored time (after the warm-up) with no fault active.
+	// Healthy is the time with no fault active, warm-up included.
 	Healthy time.Duration
 	// MaxHealthy is the highest score seen in healthy time.
 	MaxHealthy float64
@@ -197,7 +203,7 @@ func Run(sc plant.Scenario, start time.Time, d time.Duration, cfg Config) (Resul
 	for _, gw := range g.Scenario().Gateways {
 		for _, m := range gw.Machines {
 			mm := &machine{gw: gw.ID, id: m.ID, step: g.Interval()}
-			res.Machines = append(res.Machines, Machine{Gateway: gw.ID, Machine: m.ID, Faults: len(m.Faults), MaxHealthy: 0})
+			res.Machines = append(res.Machines, Machine{Gateway: gw.ID, Machine: m.ID, Faults: len(m.Faults)})
 			ms[gw.ID+"/"+m.ID] = mm
 			order = append(order, mm)
 		}

@@ -158,7 +158,7 @@ func startChallenger(t *testing.T, base string) bool {
 	if code, v := api(t, "PUT", base+"api/v1/models/rrcf", map[string]any{"settings": map[string]float64{"trees": 40}}); code != http.StatusOK {
 		t.Fatalf("register rrcf: %d %v", code, v)
 	}
-	code, v := api(t, "POST", base+"api/v1/challengers", map[string]any{"kind": "rrcf", "name": "rrcf", "targets": []string{"gw-a/press-1"}})
+	code, v := api(t, "POST", base+"api/v1/challengers", map[string]any{"kind": "rrcf", "name": "rrcf", "targets": []string{"gw-a/press-1", "gw-a/press-2"}})
 	if code != http.StatusCreated {
 		t.Fatalf("deploy challenger: %d %v", code, v)
 	}
@@ -202,6 +202,10 @@ func TestUI(t *testing.T) {
 		t.Errorf("press-1 feedback = %+v, want false_alarm with the technician's note", fs)
 	}
 	if rollouts {
+		ds, err := srv.Store().Deployments(ctx, store.DeploymentFilter{Gateway: "gw-a", Machine: "press-2", Role: "challenger"})
+		if err != nil || len(ds) != 1 || ds[0].Status != store.DeployRemoved {
+			t.Errorf("press-2 challenger after the walk: %+v (%v), want one, removed", ds, err)
+		}
 		code, v := api(t, "GET", base+"api/v1/rollouts", nil)
 		rs, _ := v["rollouts"].([]any)
 		if code != http.StatusOK || len(rs) != 2 {

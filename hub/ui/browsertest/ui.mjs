@@ -48,8 +48,8 @@ async function visit(page, hash, name) {
   await page.waitForSelector(`body[data-ready="${name}"]`);
 }
 
-async function shot(page, file) {
-  await page.screenshot({ path: join(shots, file), fullPage: true });
+async function shot(page, file, fullPage = true) {
+  await page.screenshot({ path: join(shots, file), fullPage });
 }
 
 async function count(page, sel) {
@@ -70,6 +70,10 @@ async function desktop() {
   await page.waitForFunction(() => document.querySelectorAll("tr[data-machine]").length === 2);
   await page.fill('input[type="search"]', "");
   await page.waitForFunction(() => document.querySelectorAll("tr[data-machine]").length === 6);
+  await page.selectOption('select[aria-label="order"]', "worst");
+  const order = await page.locator("tr[data-machine]").evaluateAll((rs) => rs.map((r) => r.dataset.machine));
+  check(["press-1", "pump-1"].includes(order[0]) && ["press-1", "pump-1"].includes(order[1]), "worst first does not start with the alerting machines: " + order);
+  await page.selectOption('select[aria-label="order"]', "place");
 
   // Machine
   step = "machine";
@@ -166,7 +170,14 @@ async function desktop() {
     await page.click('[data-action="rollback"]');
     await page.click('dialog [data-confirm="yes"]');
     await page.waitForSelector('[data-status="rolled-back"]');
-    console.log("promote, roll out and roll back: ok");
+    // Remove the challenger of press-2.
+    await visit(page, "#/machine/gw-a/press-2", "machine");
+    step = "remove challenger";
+    await page.click('tr[data-deployment] [data-action="remove"]');
+    await page.fill('dialog input[aria-label="reason"]', "not needed");
+    await page.click('dialog [data-confirm="yes"]');
+    await page.waitForFunction(() => !document.querySelector('[data-action="remove"]'));
+    console.log("promote, roll out, roll back and remove: ok");
   } else {
     console.log("promote and roll back: not checked (no rollouts on this hub)");
   }
@@ -226,7 +237,7 @@ async function perf() {
     const body = await r.text();
     return { ms: Math.round(performance.now() - t), bytes: body.length };
   });
-  await shot(page, "perf-fleet-5000.png");
+  await shot(page, "perf-fleet-5000.png", false);
   const sorted = [...runs].sort((a, b) => a - b);
   console.log(`first view ms: median ${sorted[2]} (runs ${runs.join(", ")}) with ${total} machines; ` +
     `GET /api/v1/machines ${api.ms} ms, ${Math.round(api.bytes / 1024)} KiB`);

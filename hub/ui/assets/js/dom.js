@@ -147,6 +147,7 @@ export function toast(msg, bad) {
   if (!box) document.body.append((box = el("div", { id: "toasts", "aria-live": "polite" })));
   const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
   box.append(t);
+  while (box.children.length > 2) box.firstChild.remove(); // the newest count
   setTimeout(() => t.remove(), 4000);
 }
 

@@ -6,7 +6,7 @@ import { get, optional, enc } from "./api.js";
 
 const STALE_MS = 5 * 60 * 1000; // silent this long while the gateway is online
 const PAGE = 200; // rows drawn at once; more on demand
-const state = { q: "", status: "", site: "", shown: PAGE }; // kept across visits
+const state = { q: "", status: "", site: "", sort: "place", shown: PAGE }; // kept across visits
 
 const statusOf = (m, gw) => {
   if (gw && !gw.online) return "offline";
@@ -29,12 +29,14 @@ export async function mount(view) {
     ...Object.entries(statusText).map(([k, v]) => el("option", { value: k }, v)));
   statusSel.value = state.status;
   const siteSel = el("select", { "aria-label": "site" }, el("option", { value: "" }, "all sites"));
+  const sortSel = el("select", { "aria-label": "order" }, el("option", { value: "place" }, "by site and line"), el("option", { value: "worst" }, "worst first"));
+  sortSel.value = state.sort;
   const counts = el("div", { class: "counts" });
   const heat = el("canvas", { class: "heat", height: 40, "aria-label": "fleet heat map: one cell per machine, coloured by score against threshold" });
   const heatTip = el("div", { class: "heat-tip" });
   const list = el("div", { class: "fleet-list" });
   view.append(
-    el("div", { class: "toolbar" }, search, statusSel, siteSel),
+    el("div", { class: "toolbar" }, search, statusSel, siteSel, sortSel),
     counts,
     panel("Scores against thresholds", el("div", { class: "heatwrap" }, heat, heatTip),
       el("div", { class: "legend" }, ...["ok", "warn", "bad", "none"].map((l) =>
@@ -43,13 +45,17 @@ export async function mount(view) {
     list);
 
   let cells = []; // machines in heat-map order
+  // badness orders "worst first": open alerts, then score over threshold.
+  const badness = (m) => (m.open_alerts > 0 ? 10 : 0) + (m.score == null ? -1 : m.score / (m.threshold > 0 ? m.threshold : 1));
   const filtered = () => {
     const q = state.q.toLowerCase();
-    return data.machines.filter((m) => {
+    const out = data.machines.filter((m) => {
       if (state.site && (m.site || "") !== state.site) return false;
       if (state.status && m._status !== state.status) return false;
       return !q || m._text.includes(q);
     });
+    if (state.sort === "worst") out.sort((a, b) => badness(b) - badness(a));
+    return out;
   };
 
   function drawHeat(ms_) {
@@ -104,7 +110,8 @@ export async function mount(view) {
     const champ = data.champions.get(m.gateway + "/" + m.id);
     const href = "#/machine/" + enc(m.gateway) + "/" + enc(m.id);
     return el("tr", { "data-machine": m.id, "data-gateway": m.gateway, class: "st-" + m._status },
-      el("td", {}, el("a", { href, class: "mid" }, m.id), el("div", { class: "sub" }, m.type || "")),
+      el("td", {}, el("a", { href, class: "mid" }, m.id),
+        el("div", { class: "sub" }, [m.type, state.sort === "place" ? "" : m.gateway + (m.site ? " · site " + m.site : "")].filter(Boolean).join(" · "))),
       el("td", {}, el("span", { class: "dot st-" + m._status }), statusText[m._status],
         el("div", { class: "sub" }, "seen " + ago(m.last_seen))),
       el("td", { class: "scorecell" },
@@ -136,7 +143,7 @@ export async function mount(view) {
     for (const m of ms_.slice(0, state.shown)) {
       const g = data.gws.get(m.gateway);
       const key = (m.site || "") + "\u0000" + (m.line || "") + "\u0000" + m.gateway;
-      if (key !== last) {
+      if (key !== last && state.sort === "place") {
         last = key;
         rows.push(el("tr", { class: "group", "data-group-gateway": m.gateway },
           el("th", { colspan: 5 },
@@ -186,6 +193,7 @@ export async function mount(view) {
   });
   statusSel.addEventListener("change", () => { state.status = statusSel.value; state.shown = PAGE; render(); });
   siteSel.addEventListener("change", () => { state.site = siteSel.value; state.shown = PAGE; render(); });
+  sortSel.addEventListener("change", () => { state.sort = sortSel.value; state.shown = PAGE; render(); });
 
   // Champion ages come from the deployments, after the first view.
   async function loadChampions() {

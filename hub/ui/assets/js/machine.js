@@ -1,8 +1,8 @@
 // Machine: live scores of champion, twin and challengers on one time axis
 // with the threshold and alert markers; alert history and deployments.
 
-import { auditTable, fill, arr, el, ago, clock, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
-import { get, optional, enc, machinePath } from "./api.js";
+import { auditTable, confirmDialog, toast, fill, arr, el, ago, clock, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
+import { get, post, optional, enc, machinePath, NotAvailable } from "./api.js";
 import { ScoreChart } from "./chart.js";
 
 const ranges = [["15m", "15 min"], ["1h", "1 hour"], ["6h", "6 hours"], ["24h", "1 day"], ["168h", "7 days"]];
@@ -80,17 +80,34 @@ export async function mount(view, [gw, id]) {
     fill(auditBox, a ? auditTable(a.entries) : unavailable("Change log", "/api/v1/audit"));
   }
 
+  async function remove(d) {
+    const reason = el("input", { placeholder: "why (optional)", "aria-label": "reason" });
+    const ok = await confirmDialog(`Remove ${d.name} from ${id}?`,
+      el("div", {}, el("p", {}, `The agent stops running this ${d.role}; the champion is not touched.`), reason), "Remove");
+    if (!ok) return;
+    try {
+      await post("deployments/" + enc(d.id) + "/remove", { reason: reason.value.trim() });
+      toast("Removal sent to the gateway");
+      await Promise.all([loadDeps(), loadAudit()]);
+    } catch (e) {
+      toast(e instanceof NotAvailable ? "Removing is not available on this hub yet" : e.message, true);
+    }
+  }
+
   async function loadDeps() {
     const d = await optional("deployments?gateway=" + enc(gw) + "&machine=" + enc(id) + "&limit=100");
     if (!d) { fill(depsBox, unavailable("Deployment history", "/api/v1/deployments")); return; }
     const deps = arr(d.deployments);
-    fill(depsBox, deps.length ? table(["Role", "Model", "Kind", "Status", "Since", "By / why", "Snapshot"],
+    fill(depsBox, deps.length ? table(["Role", "Model", "Kind", "Status", "Since", "By / why", "Snapshot", ""],
       deps.map((x) => el("tr", { "data-deployment": x.id, class: x.status === "acked" || x.status === "pending" ? "" : "ended" },
         el("td", {}, el("span", { class: "role " + x.role }, x.role)),
         el("td", {}, x.name), el("td", {}, x.kind),
         el("td", {}, x.status), el("td", {}, clock(x.since), el("div", { class: "sub" }, dur(Date.now() - ms(x.since)))),
         el("td", {}, [x.by, x.reason].filter(Boolean).join(": ") || "–"),
-        el("td", { class: "mono" }, x.snapshot ? el("a", { href: "#/models/" + enc(x.snapshot) }, short(x.snapshot, 12)) : "–")))) :
+        el("td", { class: "mono" }, x.snapshot ? el("a", { href: "#/models/" + enc(x.snapshot) }, short(x.snapshot, 12)) : "–"),
+        el("td", {}, x.role !== "champion" && (x.status === "acked" || x.status === "pending") ? el("button", {
+          type: "button", class: "secondary small", "data-action": "remove", onclick: () => remove(x),
+        }, "Remove…") : null)))) :
       el("p", { class: "empty" }, "No deployments recorded."));
   }
 
