@@ -5,6 +5,9 @@ package config
 
 import (
 	"millwright/agent/localbus"
+	"millwright/agent/pipeline"
+	"millwright/agent/stream/derive"
+	"millwright/agent/stream/reorder"
 
 	"errors"
 	"fmt"
@@ -42,6 +45,12 @@ type Config struct {
 	Local     Local     `yaml:"local"`
 	Intervals Intervals `yaml:"intervals"`
 	Outbox    Outbox    `yaml:"outbox"`
+	EventTime EventTime `yaml:"event_time"`
+
+	// Derived signals are computed from each machine's sensors, e.g.
+	// {name: power, expr: "voltage * current"}, and join its vector. A
+	// machine without every sensor a definition reads goes without it.
+	Derived []derive.Def `yaml:"derived"`
 
 	// LocalBus lists machines whose sensors sit on the gateway's own buses
 	// (ADXL345, BME280, ADS1115, GPIO), read through periph.io.
@@ -90,6 +99,29 @@ type Features struct {
 	// Learn is how many telemetry messages of a new machine are used to
 	// learn its sensor set before scoring starts.
 	Learn int `yaml:"learn"`
+	// Window, when set, makes each machine's vector the mean, rms, min,
+	// max and slope of every signal over event-time windows of Size every
+	// Step (Step 0: tumbling) instead of the latest values.
+	Window *Window `yaml:"window"`
+}
+
+// Window is an event-time window.
+type Window struct {
+	Size conf.Duration `yaml:"size"`
+	Step conf.Duration `yaml:"step"`
+}
+
+// EventTime tunes how readings are put back in event-time order.
+type EventTime struct {
+	// Lateness is how far behind the newest reading of its sensor a
+	// reading may arrive and still be put in order.
+	Lateness conf.Duration `yaml:"lateness"`
+	// Late is what happens to a reading later than that: score_only
+	// (scored, not learned, no alert) or drop. Either way it is counted.
+	Late reorder.LatePolicy `yaml:"late"`
+	// Idle is how long a sensor may stay quiet before its buffered
+	// readings are released without waiting for later ones.
+	Idle conf.Duration `yaml:"idle"`
 }
 
 // Intervals are the agent's periodic duties.
@@ -129,6 +161,11 @@ func Default() Config {
 			State:    conf.Duration(time.Minute),
 			Snapshot: conf.Duration(10 * time.Minute),
 		},
+		EventTime: EventTime{
+			Lateness: conf.Duration(2 * time.Second),
+			Late:     reorder.ScoreOnly,
+			Idle:     conf.Duration(5 * time.Second),
+		},
 		Outbox: Outbox{
 			MaxBytes:     64 << 20,
 			AckTimeout:   conf.Duration(10 * time.Second),
@@ -155,6 +192,8 @@ const (
 	MaxLearn       = 10000
 	MaxWarmUp      = 10_000_000
 	MaxChallengers = 16
+	MaxLateness    = time.Hour
+	MaxDerived     = 64
 )
 
 // Validate checks every field, naming the first that is wrong.
@@ -200,6 +239,29 @@ func (c *Config) Validate() error {
 	if c.Models.MaxChallengers < 1 || c.Models.MaxChallengers > MaxChallengers {
 		bad("models.max_challengers", "%d: want 1 to %d", c.Models.MaxChallengers, MaxChallengers)
 	}
+	if l := c.EventTime.Lateness.D(); l < 0 || l > MaxLateness {
+		bad("event_time.lateness", "%v: want 0 to %v", l, MaxLateness)
+	}
+	if d := c.EventTime.Idle.D(); d < 10*time.Millisecond {
+		bad("event_time.idle", "%v: want at least 10ms", d)
+	}
+	if w := c.Features.Window; w != nil {
+		size, step := w.Size.D(), w.Step.D()
+		switch {
+		case size <= 0:
+			bad("features.window.size", "%v: want a positive duration", size)
+		case step < 0 || step > size || (step > 0 && size%step != 0):
+			bad("features.window.step", "%v: want a divisor of features.window.size (%v), or 0 for tumbling windows", step, size)
+		}
+	}
+	if len(c.Derived) > MaxDerived {
+		bad("derived", "%d definitions: want at most %d", len(c.Derived), MaxDerived)
+	} else if len(c.Derived) > 0 {
+		defs := c.DerivedDefs()
+		if _, err := pipeline.CheckDerived(defs); err != nil {
+			errs = append(errs, err) // names derived[i]
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.LocalBus {
 		lb := &c.LocalBus[i]
@@ -232,6 +294,15 @@ func (c *Config) Validate() error {
 		bad("outbox.max_bytes", "%d: want at least %d", c.Outbox.MaxBytes, MinOutboxBytes)
 	}
 	return errors.Join(errs...)
+}
+
+// DerivedDefs returns the derived definitions with the field each came from.
+func (c *Config) DerivedDefs() []derive.Def {
+	defs := slices.Clone(c.Derived)
+	for i := range defs {
+		defs[i].Field = fmt.Sprintf("derived[%d]", i)
+	}
+	return defs
 }
 
 // RequireGateway reports an error when no gateway id was given.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"millwright/agent/stream/reorder"
 )
 
 func TestLoadGood(t *testing.T) {
@@ -69,6 +71,13 @@ func TestLoadBad(t *testing.T) {
 		"local_topic.bad.yaml":           "local.alerts_topic",
 		"log_level.bad.yaml":             "loud",
 		"drift_gap.bad.yaml":             "drift.min_gap: 1ms",
+		"late_policy.bad.yaml":           "late policy \"sometimes\": want score_only or drop",
+		"lateness.bad.yaml":              "event_time.lateness: -1s",
+		"window_size.bad.yaml":           "features.window.size: 0s",
+		"window_step.bad.yaml":           "features.window.step: 3s: want a divisor",
+		"derived_syntax.bad.yaml":        "derived[1]: derived signal \"bad\" = \"voltage +\": unexpected token",
+		"derived_twice.bad.yaml":         "derived[1]: derived signal \"power\" = \"voltage\": name already used",
+		"derived_type.bad.yaml":          "derived[0]: derived signal \"flag\" = \"voltage > 3\": expected float64",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
 	if err != nil {
@@ -134,5 +143,26 @@ func TestLogLevelAndNewSections(t *testing.T) {
 	}
 	if c.LogLevel.String() != "DEBUG" || c.Models.WarmUp != 50 || c.Models.MaxChallengers != 2 || c.Drift.MinGap.D() != time.Minute || c.Local.AlertsTopic != "none" {
 		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestLoadEventTimeFeaturesDerived(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "stream.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.EventTime.Lateness.D() != 500*time.Millisecond || c.EventTime.Late != reorder.Drop || c.EventTime.Idle.D() != 2*time.Second {
+		t.Errorf("event_time = %+v", c.EventTime)
+	}
+	if w := c.Features.Window; w == nil || w.Size.D() != 10*time.Second || w.Step.D() != 5*time.Second {
+		t.Errorf("features.window = %+v", w)
+	}
+	defs := c.DerivedDefs()
+	if len(defs) != 2 || defs[0].Name != "power" || defs[0].Expr != "voltage * current" || defs[1].Field != "derived[1]" {
+		t.Errorf("derived = %+v", defs)
+	}
+	d := Default()
+	if d.EventTime.Lateness.D() != 2*time.Second || d.EventTime.Late != reorder.ScoreOnly || d.Features.Window != nil || d.Derived != nil {
+		t.Errorf("defaults: event_time %+v window %v derived %v", d.EventTime, d.Features.Window, d.Derived)
 	}
 }

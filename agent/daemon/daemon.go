@@ -155,6 +155,7 @@ func New(opts Options) (_ *Agent, err error) {
 		WarmUp:         opts.WarmUp,
 		MaxChallengers: opts.MaxChallengers,
 		Drift:          pipeline.DriftOptions{MinGap: opts.DriftMinGap, Disabled: opts.DriftDisabled},
+		Stream:         opts.Stream,
 		OnAlarm:        a.local.alarm,
 	})
 	if err != nil {
@@ -249,6 +250,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	busWG.Wait()
 	a.stopInput(bg)
 	a.drain()
+	a.pl.Drain() // what the reorder buffers and windows still hold
 	// 2. Last metrics and every model's state, on disk and to the hub.
 	now := time.Now()
 	a.pl.EmitMetrics(now)
@@ -288,6 +290,10 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 	defer saves.Stop()
 	snaps := time.NewTicker(a.opts.SnapshotInterval)
 	defer snaps.Stop()
+	// Quiet sensors' buffered readings are released between Idle and Idle
+	// plus this period after their last reading.
+	flush := time.NewTicker(max(10*time.Millisecond, min(time.Second, a.opts.Stream.Idle/4)))
+	defer flush.Stop()
 	for {
 		select { // commands first: they apply between two vectors
 		case c := <-a.cmds:
@@ -304,6 +310,8 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 			a.pl.Handle(m.topic, m.payload, m.recv)
 		case now := <-metrics.C:
 			a.pl.EmitMetrics(now)
+		case now := <-flush.C:
+			a.pl.Flush(now)
 		case now := <-saves.C:
 			a.saveState(now)
 		case now := <-snaps.C:

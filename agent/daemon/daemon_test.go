@@ -135,6 +135,7 @@ func TestStateSaveAndRestoreWithCatalog(t *testing.T) {
 		p, _ := wire.Marshal(&wire.Telemetry{Machine: "m1", Readings: []wire.Reading{{Sensor: "a", Time: tm, Value: float64(i % 7)}, {Sensor: "b", Time: tm, Value: 1}}})
 		a.pl.Handle(wire.TelemetryTopic("gw1", "m1"), p, tm)
 	}
+	a.pl.Drain() // as shutdown does: the last readings wait for the watermark
 	a.saveState(time.Now())
 	a.closeResources()
 

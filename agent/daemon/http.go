@@ -49,6 +49,7 @@ var (
 	descVectors   = prometheus.NewDesc("mw_agent_vectors_scored_total", "Feature vectors scored (each by every model of its machine).", nil, nil)
 	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
 	descDrifts    = prometheus.NewDesc("mw_agent_drifts_total", "Drifts reported, and those not reported because of the per-machine rate limit.", []string{"outcome"}, nil)
+	descEventTime = prometheus.NewDesc("mw_agent_event_time_readings_total", "Readings not put in event-time order: late and scored only (late_scored), late and dropped (late_dropped), duplicates dropped (duplicate), released early by a full reorder buffer (overflow).", []string{"outcome"}, nil)
 	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
 	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
 	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
@@ -60,7 +61,7 @@ var (
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
-		descDrifts, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
+		descDrifts, descEventTime, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
 		ch <- d
 	}
 }
@@ -80,6 +81,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAlerts, ps.Alerts)
 	counter(descDrifts, ps.Drifts, "reported")
 	counter(descDrifts, ps.DriftsDropped, "rate_limited")
+	counter(descEventTime, ps.Late, "late_scored")
+	counter(descEventTime, ps.LateDropped, "late_dropped")
+	counter(descEventTime, ps.Duplicates, "duplicate")
+	counter(descEventTime, ps.Overflow, "overflow")
 	for _, k := range c.a.rejects.Snapshot() {
 		counter(descRejected, k.Count, k.Kind)
 	}

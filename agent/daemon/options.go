@@ -39,6 +39,9 @@ type Options struct {
 	WarmUp, MaxChallengers int
 	DriftMinGap            time.Duration // least time between two drift reports of a machine
 	DriftDisabled          bool
+	// Stream tunes event-time processing (pipeline.StreamOptions): a zero
+	// Lateness or Idle takes the default, a negative Lateness means none.
+	Stream pipeline.StreamOptions
 	// LocalAlertTopic is the local broker topic alerts are published on
 	// as JSON ({gw} is the gateway id); "none" turns it off.
 	LocalAlertTopic string
@@ -86,7 +89,26 @@ func FromConfig(c config.Config) Options {
 		LocalAlertTopic:  c.Local.AlertsTopic,
 		LocalBus:         c.LocalBus,
 		LogLevel:         c.LogLevel,
+		Stream:           streamFromConfig(c),
 	}
+}
+
+func streamFromConfig(c config.Config) pipeline.StreamOptions {
+	s := pipeline.StreamOptions{
+		Lateness: c.EventTime.Lateness.D(),
+		Late:     c.EventTime.Late,
+		Idle:     c.EventTime.Idle.D(),
+	}
+	if s.Lateness == 0 {
+		s.Lateness = -1 // zero in the file means none, not the default
+	}
+	if w := c.Features.Window; w != nil {
+		s.Window, s.Step = w.Size.D(), w.Step.D()
+	}
+	if len(c.Derived) > 0 {
+		s.Derived = c.DerivedDefs()
+	}
+	return s
 }
 
 // withDefaults fills every zero field from config.Default, the one place
@@ -145,6 +167,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxChallengers = d.MaxChallengers
 	}
 	setD(&o.DriftMinGap, d.DriftMinGap)
+	switch {
+	case o.Stream.Lateness == 0:
+		o.Stream.Lateness = d.Stream.Lateness
+	case o.Stream.Lateness < 0:
+		o.Stream.Lateness = 0
+	}
+	setD(&o.Stream.Idle, d.Stream.Idle)
 	set(&o.LocalAlertTopic, d.LocalAlertTopic)
 	if o.LocalAlertTopic == "none" {
 		o.LocalAlertTopic = ""

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -94,6 +95,9 @@ func (a *Agent) applyReload(n Options, metrics, saves, snaps resetter) Reloaded 
 	restart("models.warmup", n.WarmUp != o.WarmUp)
 	restart("models.max_challengers", n.MaxChallengers != o.MaxChallengers)
 	restart("drift", n.DriftMinGap != o.DriftMinGap || n.DriftDisabled != o.DriftDisabled)
+	restart("event_time", n.Stream.Lateness != o.Stream.Lateness || n.Stream.Late != o.Stream.Late || n.Stream.Idle != o.Stream.Idle)
+	restart("features.window", n.Stream.Window != o.Stream.Window || n.Stream.Step != o.Stream.Step)
+	restart("derived", !slices.Equal(n.Stream.Derived, o.Stream.Derived))
 	restart("local.alerts_topic", n.LocalAlertTopic != o.LocalAlertTopic)
 	restart("outbox", n.AckTimeout != o.AckTimeout || n.FlushTimeout != o.FlushTimeout || n.OutboxMaxBytes != o.OutboxMaxBytes)
 	a.log.Info("configuration reloaded", "applied", res.Applied)

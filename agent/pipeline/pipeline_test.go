@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -362,8 +364,63 @@ func TestScoringAllocatesNothing(t *testing.T) {
 	m := p.machines["m1"]
 	msg := p.msg
 	msg.Readings = slices.Clone(msg.Readings)
-	if n := testing.AllocsPerRun(100, func() { p.score(m, &msg) }); n != 0 {
+	before := p.Stats().Vectors
+	if n := testing.AllocsPerRun(100, func() { advance(&msg); p.score(m, &msg) }); n != 0 {
 		t.Errorf("score allocates %v times per vector", n)
+	}
+	if got := p.Stats().Vectors - before; got != 101 {
+		t.Errorf("%d vectors scored in 101 runs", got)
+	}
+}
+
+// advance moves every reading of msg one second on, so that scoring it
+// again makes a new vector, not a duplicate.
+func advance(msg *wire.Telemetry) {
+	for i := range msg.Readings {
+		msg.Readings[i].Time += int64(time.Second)
+	}
+}
+
+// timePatcher rewrites the event times of an encoded message in place, so
+// that a benchmark sends a new message each iteration, not a duplicate.
+type timePatcher struct {
+	payload []byte
+	offs    []int
+	json    bool
+	buf     [20]byte
+}
+
+// newTimePatcher finds every encoding of t in payload: CBOR's 8-byte
+// unsigned integer, or with asJSON its decimal digits.
+func newTimePatcher(tb testing.TB, payload []byte, t int64, asJSON bool) *timePatcher {
+	tb.Helper()
+	p := &timePatcher{payload: payload, json: asJSON}
+	var enc []byte
+	if asJSON {
+		enc = strconv.AppendInt(nil, t, 10)
+	} else {
+		enc = binary.BigEndian.AppendUint64([]byte{0x1b}, uint64(t))
+	}
+	for i := 0; i+len(enc) <= len(payload); i++ {
+		if bytes.Equal(payload[i:i+len(enc)], enc) {
+			p.offs = append(p.offs, i)
+		}
+	}
+	if len(p.offs) == 0 {
+		tb.Fatalf("time %d not found in payload", t)
+	}
+	return p
+}
+
+// set writes t (of as many digits as the original, for JSON).
+func (p *timePatcher) set(t int64) {
+	for _, off := range p.offs {
+		if p.json {
+			d := strconv.AppendInt(p.buf[:0], t, 10)
+			copy(p.payload[off:], d)
+		} else {
+			binary.BigEndian.PutUint64(p.payload[off+1:], uint64(t))
+		}
 	}
 }
 
@@ -371,10 +428,24 @@ func BenchmarkHandleCBOR(b *testing.B) {
 	p, _ := newTest(b, Options{})
 	topic := wire.TelemetryTopic(gw, "m1")
 	payload := telemetry(b, "m1", at(0), "amps", 1.0, "temp", 2.0, "vib", 3.0, "rpm", 4.0)
+	tp := newTimePatcher(b, payload, at(0), false)
 	p.Handle(topic, payload, 0)
 	b.ReportAllocs()
+	i := 1
 	for b.Loop() {
+		tp.set(at(i))
 		p.Handle(topic, payload, 0)
+		i++
+	}
+	checkAllScored(b, p)
+}
+
+// checkAllScored fails a benchmark whose messages were not all scored in
+// order (late or duplicate ones would measure another path).
+func checkAllScored(b *testing.B, p *Pipeline) {
+	b.Helper()
+	if st := p.Stats(); st.Late+st.Duplicates+st.LateDropped != 0 {
+		b.Fatalf("benchmark messages were late or duplicates: %+v", st)
 	}
 }
 
@@ -382,11 +453,16 @@ func BenchmarkHandleJSON(b *testing.B) {
 	p, _ := newTest(b, Options{})
 	topic := wire.TelemetryTopic(gw, "m1")
 	payload := []byte(`{"machine":"m1","readings":[{"sensor":"amps","value":1,"time":1700000000},{"sensor":"temp","value":2,"time":1700000000}]}`)
+	tp := newTimePatcher(b, payload, 1700000000, true)
 	p.Handle(topic, payload, 0)
 	b.ReportAllocs()
+	i := int64(1)
 	for b.Loop() {
+		tp.set(1700000000 + i)
 		p.Handle(topic, payload, 0)
+		i++
 	}
+	checkAllScored(b, p)
 }
 
 func FuzzHandle(f *testing.F) {
@@ -413,21 +489,26 @@ func BenchmarkHandleCBORDefaultModel(b *testing.B) {
 		kv = append(kv, s, 1.0)
 	}
 	payloads := make([][]byte, 256)
+	patchers := make([]*timePatcher, len(payloads))
 	for i := range payloads {
 		for j := 1; j < len(kv); j += 2 {
 			kv[j] = float64(i%17) + float64(j)
 		}
 		payloads[i] = telemetry(b, "m1", at(i), kv...)
+		patchers[i] = newTimePatcher(b, payloads[i], at(i), false)
 	}
 	for _, pl := range payloads {
 		p.Handle(topic, pl, 0)
 	}
 	b.ReportAllocs()
-	i := 0
+	i := len(payloads)
 	for b.Loop() {
-		p.Handle(topic, payloads[i%len(payloads)], 0)
+		k := i % len(payloads)
+		patchers[k].set(at(i))
+		p.Handle(topic, payloads[k], 0)
 		i++
 	}
+	checkAllScored(b, p)
 }
 
 func TestScoringDefaultModelAllocatesNothing(t *testing.T) {
@@ -440,8 +521,12 @@ func TestScoringDefaultModelAllocatesNothing(t *testing.T) {
 	m := p.machines["m1"]
 	msg := p.msg
 	msg.Readings = slices.Clone(msg.Readings)
-	if n := testing.AllocsPerRun(200, func() { p.score(m, &msg) }); n != 0 {
+	before := p.Stats().Vectors
+	if n := testing.AllocsPerRun(200, func() { advance(&msg); p.score(m, &msg) }); n != 0 {
 		t.Errorf("score with %s allocates %v times per vector", catalog.Default, n)
+	}
+	if got := p.Stats().Vectors - before; got != 201 {
+		t.Errorf("%d vectors scored in 201 runs", got)
 	}
 }
 

@@ -244,8 +244,12 @@ func TestScoringAllRolesAllocatesNothing(t *testing.T) {
 	if len(m.slots) != 5 {
 		t.Fatalf("%d models", len(m.slots))
 	}
-	if n := testing.AllocsPerRun(200, func() { p.score(m, &msg) }); n != 0 {
+	before := p.Stats().Vectors
+	if n := testing.AllocsPerRun(200, func() { advance(&msg); p.score(m, &msg) }); n != 0 {
 		t.Errorf("scoring with every role allocates %v times per vector", n)
+	}
+	if got := p.Stats().Vectors - before; got != 201 {
+		t.Errorf("%d vectors scored in 201 runs", got)
 	}
 }
 
@@ -263,8 +267,10 @@ func BenchmarkScoreAllRoles(b *testing.B) {
 	msg.Readings = slices.Clone(msg.Readings)
 	b.ReportAllocs()
 	for b.Loop() {
+		advance(&msg)
 		p.score(m, &msg)
 	}
+	checkAllScored(b, p)
 }
 
 // Between Clear and the threshold, without an episode: the warming

@@ -23,7 +23,7 @@ type machine struct {
 	index   map[string]int
 	latest  []float64 // the feature vector, reused
 	stream  *streamState
-	lastEvt int64     // event time of the newest vector
+	lastEvt int64 // event time of the newest vector
 
 	slots          []*slot
 	prev, prevTwin *slot

@@ -68,6 +68,7 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/machines/{gw}/{id}/metrics", h.metrics)
 	mux.HandleFunc("GET /api/v1/alerts", h.alerts)
 	mux.HandleFunc("POST /api/v1/alerts/{id}/ack", h.ackAlert)
+	mux.HandleFunc("GET /api/v1/drift", h.drift)
 	h.registryRoutes(mux)
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
@@ -201,6 +202,29 @@ func (h *handler) alerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+}
+
+func (h *handler) drift(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := parseSince(q.Get("since"), h.opts.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"), defaultAlertLimit, maxAlertLimit)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ds, err := h.opts.Store.Drifts(r.Context(), q.Get("gateway"), q.Get("machine"), since, limit)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if ds == nil {
+		ds = []store.Drift{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"drift": ds})
 }
 
 func (h *handler) ackAlert(w http.ResponseWriter, r *http.Request) {

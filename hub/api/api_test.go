@@ -52,6 +52,8 @@ func fixture(t *testing.T) *store.Store {
 		Severity: wire.SeverityCritical, Score: 0.95, Threshold: 0.9}, now))
 	must(st.IngestAlert(ctx, &wire.Alert{Env: e(21, now.Add(-2*time.Minute)), ID: "al-2", Machine: "m2", Model: "hst",
 		Severity: wire.SeverityWarning, Score: 0.91, Threshold: 0.9}, now))
+	must(st.IngestDrift(ctx, &wire.Drift{Env: e(22, now.Add(-3*time.Minute)), Machine: "m1", Model: "hst", Role: wire.RoleChampion,
+		Detector: "adwin", Signal: "score", Before: 0.1, After: 0.5, Samples: 300}, now))
 	return st
 }
 
@@ -128,6 +130,9 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/api/v1/machines/gw1/m1/metrics?since=yesterday", 400, contains("since")},
 		{"GET", "/api/v1/machines/gw1/m1/metrics?limit=0", 400, contains("limit")},
 		{"GET", "/api/v1/alerts?status=open", 200, alertIDs("al-1", "al-2")},
+		{"GET", "/api/v1/drift?machine=m1", 200, contains(`"detector":"adwin"`)},
+		{"GET", "/api/v1/drift?machine=m2", 200, contains(`"drift":[]`)},
+		{"GET", "/api/v1/drift?since=never", 400, contains("since")},
 		{"GET", "/api/v1/alerts?machine=m2", 200, alertIDs("al-2")},
 		{"GET", "/api/v1/alerts?status=bogus", 400, contains("status")},
 		{"POST", "/api/v1/alerts/al-1/ack", 200, contains(`"status":"acknowledged"`)},

@@ -4,6 +4,10 @@
 package config
 
 import (
+	"millwright/hub/influx"
+	"millwright/hub/ingest"
+	"millwright/hub/routing"
+
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +26,12 @@ type Config struct {
 	Store   Store   `yaml:"store"`
 	Ingest  Ingest  `yaml:"ingest"`
 	Rollout Rollout `yaml:"rollout"`
+	// Influx, when its url is set, receives every model metric, alert and
+	// drift event too (the embedded store stays the source of truth).
+	Influx influx.Config `yaml:"influx"`
+	// Routing sends alerts to technicians' channels (webhooks, MQTT
+	// displays) beside the hub's own inbox, with escalation.
+	Routing routing.Config `yaml:"routing"`
 	// StatusEvery is how often the status line is printed; 0 disables it.
 	StatusEvery conf.Duration `yaml:"status_every"`
 }
@@ -38,8 +48,27 @@ type MQTT struct {
 	// Broker is an external broker URL (tcp://host:1883); it replaces the
 	// embedded broker.
 	Broker string `yaml:"broker"`
-	// ClientID is the hub's own client id at the broker.
+	// ClientID is the hub's own client id at the broker. Replicas sharing
+	// a broker need distinct ids.
 	ClientID string `yaml:"client_id"`
+	// SharedGroup subscribes through $share/<group>/… so that several hub
+	// replicas on one external broker split the fleet's traffic. Empty means
+	// "millwright-hub" with an external broker and none with the embedded
+	// one; "none" turns it off.
+	SharedGroup string `yaml:"shared_group"`
+}
+
+// SharedGroupName resolves the SharedGroup default.
+func (m MQTT) SharedGroupName() string {
+	switch {
+	case m.SharedGroup == "none":
+		return ""
+	case m.SharedGroup != "":
+		return m.SharedGroup
+	case m.Broker != "":
+		return ingest.DefaultSharedGroup
+	}
+	return ""
 }
 
 // Store is the embedded database.
@@ -119,6 +148,7 @@ func Default() Config {
 				Silence: conf.Duration(5 * time.Minute), IdleIntervals: 3},
 			AutoPromote: AutoPromote{Period: conf.Duration(7 * 24 * time.Hour)},
 		},
+		Influx:      influx.DefaultConfig(),
 		StatusEvery: conf.Duration(5 * time.Second),
 	}
 }
@@ -178,6 +208,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Rollout.validate(); err != nil {
 		return fmt.Errorf("rollout.%w", err)
+	}
+	if err := c.Influx.Validate(); err != nil {
+		return err // names influx.<field> itself
+	}
+	if err := c.Routing.Validate(); err != nil {
+		return err // names routing.<field> itself
 	}
 	if c.StatusEvery.D() < 0 {
 		return fmt.Errorf("status_every: %v is negative", c.StatusEvery.D())

@@ -21,10 +21,13 @@ import (
 	"millwright/hub/api"
 	"millwright/hub/broker"
 	"millwright/hub/config"
+	"millwright/hub/influx"
 	"millwright/hub/ingest"
 	"millwright/hub/rollout"
+	"millwright/hub/routing"
 	"millwright/hub/store"
 	"millwright/hub/ui"
+	"millwright/wire"
 )
 
 // Options configure New. The zero value runs the demo setup: data in
@@ -57,6 +60,14 @@ type Options struct {
 	Rollout config.Rollout
 	// Now is the clock of rollouts and command dispatch; default time.Now.
 	Now func() time.Time
+
+	// SharedGroup, when set, subscribes through $share/<group>/ so that
+	// several hubs on one broker split the traffic.
+	SharedGroup string
+	// Influx, when its URL is set, also receives metrics, alerts and drift.
+	Influx influx.Config
+	// Routing sends alerts to webhooks and MQTT displays, with escalation.
+	Routing routing.Config
 }
 
 // FromConfig maps a loaded configuration onto Options.
@@ -72,6 +83,9 @@ func FromConfig(c config.Config) Options {
 		IngestQueue:    c.Ingest.Queue,
 		StatusEvery:    c.StatusEvery.D(),
 		Rollout:        c.Rollout,
+		SharedGroup:    c.MQTT.SharedGroupName(),
+		Influx:         c.Influx,
+		Routing:        c.Routing,
 	}
 }
 
@@ -120,6 +134,8 @@ type Server struct {
 	pub      *rollout.MQTTPublisher
 	dispatch *rollout.Dispatcher
 	rollouts *rollout.Manager
+	influx   *influx.Writer  // nil unless configured
+	router   *routing.Router // routes nothing without rules
 	httpLn   net.Listener
 	http     *http.Server
 	handler  http.Handler
@@ -154,16 +170,40 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Name: "millwright_hub_gateways_online",
 		Help: "Gateways whose last birth/death said online.",
 	}, s.gatewaysOnline))
+	if opts.Influx.Enabled() {
+		io := opts.Influx.Options()
+		io.Source = influx.StoreSource{Store: s.store}
+		io.Logger = opts.Logger.With("component", "influx")
+		io.Registerer = reg
+		if s.influx, err = influx.New(io); err != nil {
+			return nil, fmt.Errorf("influx: %w", err)
+		}
+	}
 	s.ingest, err = ingest.New(ingest.Options{
-		BrokerURL:  s.url,
-		ClientID:   opts.ClientID,
-		Store:      s.store,
-		Logger:     opts.Logger.With("component", "ingest"),
-		QueueSize:  opts.IngestQueue,
-		Registerer: reg,
+		BrokerURL:   s.url,
+		ClientID:    opts.ClientID,
+		Store:       s.store,
+		Logger:      opts.Logger.With("component", "ingest"),
+		QueueSize:   opts.IngestQueue,
+		Registerer:  reg,
+		SharedGroup: opts.SharedGroup,
+		OnMetrics:   s.onMetrics,
+		OnAlert:     s.onAlert,
+		OnDrift:     s.onDrift,
 	})
 	if err != nil {
 		return nil, err
+	}
+	s.router, err = routing.New(routing.Options{
+		Config:     opts.Routing,
+		Status:     routing.StoreStatus{Store: s.store},
+		Locator:    routing.MachineLocator{Store: s.store},
+		Publisher:  s.ingest,
+		Logger:     opts.Logger.With("component", "routing"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
 	}
 	ro := opts.Rollout
 	s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
@@ -267,6 +307,10 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.broker.Run(gctx) })
 	}
 	g.Go(func() error { return s.ingest.Run(gctx) })
+	g.Go(func() error { return s.router.Run(gctx) })
+	if s.influx != nil {
+		g.Go(func() error { return s.influx.Run(gctx) })
+	}
 	g.Go(func() error { return s.store.RunRetention(gctx, s.opts.Retention, s.opts.RetentionEvery) })
 	g.Go(func() error {
 		defer s.pub.Disconnect()
@@ -300,4 +344,25 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("hub running", "http", "http://"+s.HTTPAddr(), "broker", s.url, "data", s.opts.DataDir)
 	return g.Wait()
+}
+
+// onMetrics, onAlert and onDrift run after ingest's durable write: they feed
+// InfluxDB and the alert router, neither of which blocks ingest.
+func (s *Server) onMetrics(gw string, m *wire.Metrics) {
+	if s.influx != nil {
+		s.influx.AddMetrics(gw, m)
+	}
+}
+
+func (s *Server) onAlert(a store.Alert) {
+	if s.influx != nil {
+		s.influx.AddAlert(a)
+	}
+	s.router.Route(a)
+}
+
+func (s *Server) onDrift(gw string, d *wire.Drift) {
+	if s.influx != nil {
+		s.influx.AddDrift(gw, d)
+	}
 }

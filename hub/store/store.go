@@ -305,6 +305,23 @@ var migrations = []string{
 	CREATE INDEX model_instances_last ON model_instances (last);
 	INSERT INTO model_instances SELECT gateway, machine, model, role, max(kind), min(time), max(time)
 		FROM metric_points WHERE role != 'champion' GROUP BY gateway, machine, model, role;`,
+	// 4: drift events reported by agents, with their evidence.
+	`CREATE TABLE drift_events (
+		gateway  TEXT NOT NULL,
+		seq      INTEGER NOT NULL,
+		machine  TEXT NOT NULL,
+		model    TEXT NOT NULL,
+		role     TEXT NOT NULL,
+		detector TEXT NOT NULL,
+		signal   TEXT NOT NULL,
+		before   REAL NOT NULL,
+		after    REAL NOT NULL,
+		samples  INTEGER NOT NULL,
+		time     INTEGER NOT NULL,
+		received INTEGER NOT NULL,
+		PRIMARY KEY (gateway, seq, machine, signal)
+	) WITHOUT ROWID;
+	CREATE INDEX drift_events_machine ON drift_events (gateway, machine, time);`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

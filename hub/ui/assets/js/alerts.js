@@ -64,8 +64,10 @@ async function mountInbox(view, query) {
 
 // findAlert looks an alert up in the newest thousand: the API has no
 // GET /api/v1/alerts/{id} (yet).
-async function findAlert(id) {
-  const all = arr((await get("alerts?limit=1000")).alerts);
+// Once the alert is known, its machine's list is enough.
+async function findAlert(id, known) {
+  const q = known ? "gateway=" + enc(known.gateway) + "&machine=" + enc(known.machine) + "&" : "";
+  const all = arr((await get("alerts?" + q + "limit=1000")).alerts);
   return all.find((a) => a.id === id) || null;
 }
 
@@ -102,7 +104,7 @@ async function mountOne(view, id) {
     try {
       const r = await post("alerts/" + enc(id) + "/" + path, body);
       if (r && r.id === id) a = r;
-      else a = (await findAlert(id)) || a;
+      else a = (await findAlert(id, a)) || a;
       toast(done);
       dispatchEvent(new Event("mw:changed"));
       drawHead();
@@ -177,7 +179,7 @@ async function mountOne(view, id) {
   drawContrib();
   await Promise.all([loadFeedback(), loadChart()]);
   return {
-    refresh: async () => { a = (await findAlert(id)) || a; drawHead(); drawActions(); },
+    refresh: async () => { a = (await findAlert(id, a)) || a; drawHead(); drawActions(); },
     dispose: () => chart.dispose(),
   };
 }
