@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what `make test` needs beyond Go: Mosquitto from
-# Debian's packages and influxd 1.8.10 (scripts/install-influxd.sh). Safe to run again: it installs only what is missing.
+# Debian's packages, influxd 1.8.10 (scripts/install-influxd.sh), Chromium and
+# playwright-core (scripts/install-browser.sh). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need_apt=()
@@ -23,5 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # InfluxDB 1.8.10 for the hub's metrics tests, built from source by go install.
 "$(dirname "$0")/install-influxd.sh"
+# Chromium and playwright-core for the UI's browser tests.
+"$(dirname "$0")/install-browser.sh"
 
 echo "install-test-deps: mosquitto $( (mosquitto -h 2>/dev/null || /usr/sbin/mosquitto -h 2>/dev/null) | head -1 | awk '{print $3}')"

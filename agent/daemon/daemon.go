@@ -6,7 +6,8 @@
 //
 // New opens the state directory (outbox, saved models) and binds the HTTP
 // listener; Run connects to the broker, serves until ctx is done, then shuts
-// down in order: stop telemetry input, drain the pipeline, emit the last
+// down in order: stop telemetry input, drain the pipeline (its reorder
+// buffers and feature windows included), emit the last
 // metrics, save and publish every model's snapshot, flush the outbox (bounded
 // by FlushTimeout, even though ctx is done), publish a Death with reason
 // "shutdown", disconnect, close the outbox.

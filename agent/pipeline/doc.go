@@ -9,10 +9,30 @@
 // learned from its first few messages (Options.Learn), sorted by name, and
 // fixed from then on; readings of sensors outside the set are ignored.
 //
-// Each message then makes one feature vector: the latest value of every
-// sensor of the machine in sensor-name order, NaN for a sensor not heard
-// from yet. Every model of the machine scores it, which allocates nothing in
-// steady state.
+// # Event time
+//
+// Each reading of a known sensor then goes into the machine's reorder
+// buffer of that sensor (package agent/stream/reorder): readings up to
+// StreamOptions.Lateness behind the newest of their sensor are put back in
+// event-time order and released once the watermark passes them; a reading
+// with the sensor and time of one seen before is a duplicate, dropped; a
+// reading behind the watermark is late: with reorder.ScoreOnly it is scored
+// by every model on a copy of the latest values, learned by none and never
+// alerting, with reorder.Drop it is discarded. Flush (on a ticker) releases
+// the readings of sensors quiet for StreamOptions.Idle; Drain releases
+// everything, at shutdown. Stats counts late, dropped, duplicate and
+// overflowing readings.
+//
+// Released readings are grouped by event time: each group updates the
+// latest value of its sensors and makes one feature vector, the latest value
+// of every sensor in sensor-name order (NaN for a sensor not heard from
+// yet), followed by the derived signals (StreamOptions.Derived, package
+// agent/stream/derive) the machine has every input of. With
+// StreamOptions.Window the vector is instead the mean, rms, min, max and
+// slope of each of those signals over event-time windows (package
+// agent/stream/features), named like "vib_rms.mean", one vector per closed
+// window, timed at its end. Every model of the machine scores the vector,
+// which allocates nothing in steady state.
 //
 // # Roles
 //

@@ -235,11 +235,18 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 	if _, ok := p.machines[id]; ok {
 		return fmt.Errorf("restore %s: machine already known", id)
 	}
-	if len(sensors) == 0 || len(sensors) > p.opts.MaxSensors || !slices.IsSorted(sensors) {
-		return fmt.Errorf("restore %s: %d sensors, want 1 to %d, sorted", id, len(sensors), p.opts.MaxSensors)
+	// sensors is the saved vector layout; the machine's own sensors are
+	// what it is computed from (the same without features or derived
+	// signals).
+	inputs := sensors
+	if o := p.opts.Stream; o.Window > 0 || len(o.Derived) > 0 {
+		inputs = p.sensorsOf(sensors)
 	}
-	for i, s := range sensors {
-		if !wire.ValidID(s) || (i > 0 && sensors[i-1] == s) {
+	if len(inputs) == 0 || len(inputs) > p.opts.MaxSensors || !slices.IsSorted(inputs) {
+		return fmt.Errorf("restore %s: %d sensors, want 1 to %d, sorted", id, len(inputs), p.opts.MaxSensors)
+	}
+	for i, s := range inputs {
+		if !wire.ValidID(s) || (i > 0 && inputs[i-1] == s) {
 			return fmt.Errorf("restore %s: bad or repeated sensor %q", id, s)
 		}
 	}
@@ -272,14 +279,14 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 		prev, prevTwin = nil, nil
 	}
 	m := &machine{id: id}
-	if o := p.opts.Stream; o.Window > 0 || len(o.Derived) > 0 {
-		// The saved layout names features, not the sensors they come from.
-		return fmt.Errorf("restore %s: not supported with windowed features or derived signals; the machine is learned again", id)
-	}
-	if _, err := p.streamLayout(m, sensors); err != nil {
+	names, err := p.streamLayout(m, slices.Clone(inputs))
+	if err != nil {
 		return fmt.Errorf("restore %s: %w", id, err)
 	}
-	p.layout(m, slices.Clone(sensors))
+	if !slices.Equal(names, sensors) {
+		return fmt.Errorf("restore %s: saved features %v do not match the configured ones %v (features.window or derived changed)", id, sensors, names)
+	}
+	p.layout(m, names)
 	slices.SortFunc(challengers, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
 	m.slots = append([]*slot{ch, tw}, challengers...)
 	m.prev, m.prevTwin = prev, prevTwin

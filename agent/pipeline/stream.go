@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/ast"
@@ -93,6 +94,29 @@ func (p *Pipeline) derivedFor(sensors []string) []derive.Def {
 		}
 	}
 	return defs
+}
+
+// sensorsOf returns the sorted sensors a vector layout of names is
+// computed from: feature names lose their aggregate suffix, derived signals
+// are left out.
+func (p *Pipeline) sensorsOf(names []string) []string {
+	o := &p.opts.Stream
+	var out []string
+	for _, n := range names {
+		if o.Window > 0 {
+			i := strings.LastIndexByte(n, '.')
+			if i < 0 {
+				return nil
+			}
+			n = n[:i]
+		}
+		if slices.ContainsFunc(o.Derived, func(d derive.Def) bool { return d.Name == n }) || slices.Contains(out, n) {
+			continue
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // streamState is a machine's event-time stages.

@@ -284,3 +284,33 @@ func TestLateVectorDoesNotChangeLatestValues(t *testing.T) {
 		t.Errorf("vector after the late one %v, want [0.1 3]", v)
 	}
 }
+
+func TestRestoreWithFeaturesAndDerived(t *testing.T) {
+	so := StreamOptions{Window: 2 * time.Second, Derived: []derive.Def{{Name: "power", Expr: "voltage * current"}}}
+	p, _ := newTest(t, Options{Stream: so})
+	for i := range 20 {
+		p.Handle(wire.TelemetryTopic(gw, "m1"), telemetry(t, "m1", ms(500*i), "voltage", 230.0, "current", 2.0), 0)
+	}
+	var saved []Saved
+	var names []string
+	p.Models(func(m Model) {
+		names = m.Sensors
+		saved = append(saved, Saved{Name: m.Name, Role: m.Role, Detector: m.Detector})
+	})
+	if len(saved) != 2 || len(names) != 15 {
+		t.Fatalf("models %d, features %v", len(saved), names)
+	}
+	q, _ := newTest(t, Options{Stream: so})
+	if err := q.RestoreMachine("m1", names, saved); err != nil {
+		t.Fatalf("restore with the same configuration: %v", err)
+	}
+	q.Handle(wire.TelemetryTopic(gw, "m1"), telemetry(t, "m1", ms(0), "voltage", 230.0, "current", 2.0), 0)
+	q.Handle(wire.TelemetryTopic(gw, "m1"), telemetry(t, "m1", ms(5000), "voltage", 230.0, "current", 2.0), 0)
+	if v := q.Stats().Vectors; v != 1 {
+		t.Errorf("restored machine scored %d windows, want 1", v)
+	}
+	r, _ := newTest(t, Options{Stream: StreamOptions{Window: 2 * time.Second}})
+	if err := r.RestoreMachine("m1", names, saved); err == nil || !strings.Contains(err.Error(), "do not match") {
+		t.Errorf("restore after derived changed = %v, want a mismatch", err)
+	}
+}

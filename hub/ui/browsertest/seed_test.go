@@ -155,6 +155,10 @@ func seedPlant(t *testing.T, st *store.Store) {
 		t.Fatalf("seed ack: %v", err)
 	}
 
+	dup, err := st.IngestDrift(t.Context(), &wire.Drift{Env: s.env("gw-a", now.Add(-20*time.Minute)), Machine: "press-1", Model: "hst",
+		Role: wire.RoleChampion, Detector: "adwin", Signal: "force", Before: 0.31, After: 0.52, Samples: 4200}, now.Add(-20*time.Minute))
+	s.check("drift", dup, err)
+
 	parent := ""
 	for gen := range 3 {
 		parent = s.snapshot("gw-a", wire.Snapshot{Machine: "press-1", Model: "hst", Role: wire.RoleChampion, Parent: parent,

@@ -97,6 +97,7 @@ async function desktop() {
   await page.waitForFunction((n) => Number(document.querySelector(".chart").dataset.last) > n, last);
   check(await count(page, 'h1 .num') === 1, "machine header lacks its score");
   check(await count(page, "tr[data-deployment]") >= 1, "machine page lacks deployments");
+  check(await count(page, 'tr[data-drift="force"]') === 1, "machine page lacks its drift event");
   await shot(page, "desktop-machine.png");
   const before = await page.getAttribute(".chart", "data-range");
   check(before, "the chart does not publish its time range");
@@ -194,7 +195,7 @@ async function desktop() {
 // checks that each page still loads and says what is missing.
 async function degrade() {
   const { ctx, page } = await open("degrade", { viewport: { width: 1366, height: 900 } });
-  const gone = /\/api\/v1\/(deployments|compare|rollouts|audit|snapshots|models)(\/|\?|$)/;
+  const gone = /\/api\/v1\/(deployments|compare|rollouts|audit|snapshots|models|drift)(\/|\?|$)/;
   await page.route((u) => gone.test(u.pathname), (r) => r.fulfill({
     status: 404, contentType: "application/json", body: JSON.stringify({ error: "no such endpoint" }) }));
   for (const [hash, name] of [["#/", "fleet"], ["#/machine/gw-a/press-1", "machine"], ["#/models", "models"],

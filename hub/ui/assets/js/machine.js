@@ -1,7 +1,7 @@
 // Machine: live scores of champion, twin and challengers on one time axis
 // with the threshold and alert markers; alert history and deployments.
 
-import { auditTable, confirmDialog, toast, fill, arr, el, ago, clock, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
+import { auditTable, confirmDialog, toast, fill, arr, el, ago, clock, count, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
 import { get, post, optional, enc, machinePath, NotAvailable } from "./api.js";
 import { ScoreChart } from "./chart.js";
 
@@ -22,6 +22,7 @@ export async function mount(view, [gw, id]) {
   const alertsBox = el("div");
   const depsBox = el("div");
   const auditBox = el("div");
+  const driftBox = el("div");
   view.append(
     el("div", { class: "crumbs" }, el("a", { href: "#/fleet" }, "Fleet"), " › ", gw, " › ", el("b", {}, id)),
     head,
@@ -31,6 +32,7 @@ export async function mount(view, [gw, id]) {
         el("a", { class: "button secondary", href: "#/ab/" + enc(gw) + "/" + enc(id) }, "A/B comparison")),
       chartBox, info),
     panel("Alerts", alertsBox),
+    panel("Drift", driftBox),
     panel("Deployments", depsBox),
     panel("Changes", auditBox));
   const chart = new ScoreChart(chartBox, { height: innerWidth < 600 ? 220 : 300 });
@@ -75,6 +77,18 @@ export async function mount(view, [gw, id]) {
         el("td", {}, el("a", { href: "#/alerts/" + enc(a.id) }, "open"))))) : el("p", { class: "empty" }, "No alerts."));
   }
 
+  async function loadDrift() {
+    const d = await optional("drift?gateway=" + enc(gw) + "&machine=" + enc(id) + "&since=168h&limit=50");
+    if (!d) { fill(driftBox, unavailable("Drift events", "/api/v1/drift")); return; }
+    const list = arr(d.drift);
+    fill(driftBox, list.length ? table(["When", "Model", "Detector", "Signal", "Mean before → after", "Evidence"],
+      list.map((x) => el("tr", { "data-drift": x.signal },
+        el("td", {}, clock(x.time)), el("td", {}, x.model, " ", el("span", { class: "role " + x.role }, x.role)),
+        el("td", {}, x.detector), el("td", {}, x.signal),
+        el("td", { class: "num" }, num(x.before) + " → " + num(x.after)), el("td", { class: "num" }, count(x.samples) + " samples")))) :
+      el("p", { class: "empty" }, "No drift in the last 7 days."));
+  }
+
   async function loadAudit() {
     const a = await optional("audit?subject=" + enc("asset/" + gw + "/" + id) + "&limit=20");
     fill(auditBox, a ? auditTable(a.entries) : unavailable("Change log", "/api/v1/audit"));
@@ -113,13 +127,13 @@ export async function mount(view, [gw, id]) {
 
   rangeSel.addEventListener("change", () => { pref.since = rangeSel.value; loadScores(); });
   fieldSel.addEventListener("change", () => { pref.field = fieldSel.value; loadScores(); });
-  await Promise.all([loadHead(), loadScores(), loadDeps(), loadAudit()]);
+  await Promise.all([loadHead(), loadScores(), loadDeps(), loadAudit(), loadDrift()]);
   let tick = 0;
   return {
     refresh: async () => {
       if (!live.checked) return;
       tick++;
-      await Promise.all([loadScores(), tick % 5 === 0 ? loadHead() : null, tick % 10 === 0 ? loadDeps() : null, tick % 10 === 5 ? loadAudit() : null]);
+      await Promise.all([loadScores(), tick % 5 === 0 ? loadHead() : null, tick % 10 === 0 ? loadDeps() : null, tick % 10 === 5 ? loadAudit() : null, tick % 10 === 7 ? loadDrift() : null]);
     },
     dispose: () => chart.dispose(),
   };
