@@ -7,6 +7,7 @@ import (
 	"millwright/agent/localbus"
 	"millwright/agent/pipeline"
 	"millwright/agent/stream/derive"
+	"millwright/agent/stream/ingest"
 	"millwright/agent/stream/reorder"
 
 	"errors"
@@ -46,6 +47,11 @@ type Config struct {
 	Intervals Intervals `yaml:"intervals"`
 	Outbox    Outbox    `yaml:"outbox"`
 	EventTime EventTime `yaml:"event_time"`
+
+	// Ingest maps MQTT topics outside the wire contract to readings:
+	// topic pattern, payload format and JSON paths (package
+	// agent/stream/ingest). The asset is the machine. None by default.
+	Ingest []ingest.Mapping `yaml:"ingest"`
 
 	// Derived signals are computed from each machine's sensors, e.g.
 	// {name: power, expr: "voltage * current"}, and join its vector. A
@@ -164,7 +170,7 @@ func Default() Config {
 		EventTime: EventTime{
 			Lateness: conf.Duration(2 * time.Second),
 			Late:     reorder.ScoreOnly,
-			Idle:     conf.Duration(5 * time.Second),
+			Idle:     conf.Duration(time.Second),
 		},
 		Outbox: Outbox{
 			MaxBytes:     64 << 20,
@@ -260,6 +266,13 @@ func (c *Config) Validate() error {
 		defs := c.DerivedDefs()
 		if _, err := pipeline.CheckDerived(defs); err != nil {
 			errs = append(errs, err) // names derived[i]
+		}
+	}
+	for i, m := range c.Ingest {
+		if _, err := ingest.NewDecoder(m); err != nil {
+			bad(fmt.Sprintf("ingest[%d]", i), "%v", err)
+		} else if m.Asset == "" && !strings.Contains(m.Topic, "{asset}") {
+			bad(fmt.Sprintf("ingest[%d]", i), "topic %q names no machine: capture {asset} or set asset", m.Topic)
 		}
 	}
 	seen := map[string]bool{}

@@ -71,6 +71,7 @@ func TestLoadBad(t *testing.T) {
 		"local_topic.bad.yaml":           "local.alerts_topic",
 		"log_level.bad.yaml":             "loud",
 		"drift_gap.bad.yaml":             "drift.min_gap: 1ms",
+		"ingest_asset.bad.yaml":          "ingest[0]: topic \"plant/{sensor}\" names no machine",
 		"late_policy.bad.yaml":           "late policy \"sometimes\": want score_only or drop",
 		"lateness.bad.yaml":              "event_time.lateness: -1s",
 		"window_size.bad.yaml":           "features.window.size: 0s",
@@ -160,6 +161,9 @@ func TestLoadEventTimeFeaturesDerived(t *testing.T) {
 	defs := c.DerivedDefs()
 	if len(defs) != 2 || defs[0].Name != "power" || defs[0].Expr != "voltage * current" || defs[1].Field != "derived[1]" {
 		t.Errorf("derived = %+v", defs)
+	}
+	if len(c.Ingest) != 1 || c.Ingest[0].Topic != "plant/{line}/{asset}/{sensor}" || c.Ingest[0].JSON.Value != "v" {
+		t.Errorf("ingest = %+v", c.Ingest)
 	}
 	d := Default()
 	if d.EventTime.Lateness.D() != 2*time.Second || d.EventTime.Late != reorder.ScoreOnly || d.Features.Window != nil || d.Derived != nil {

@@ -30,6 +30,14 @@
 // hub down), and drive the optional AlarmOutput (a lamp), on while any
 // machine is in an alert episode.
 //
+// # Ingest
+//
+// With Options.Ingest the agent also subscribes to the mappings' topics
+// (package agent/stream/ingest): their messages, in any JSON layout, CBOR
+// or plain text, become telemetry of the asset they name, scored like the
+// rest. Messages that do not fit are counted per topic and logged at most
+// once a minute per topic.
+//
 // # Reload
 //
 // Reload applies a new configuration's alert options, intervals and log
@@ -88,6 +96,7 @@ type Agent struct {
 	reloads chan reload
 	local   *localOut
 	buses   buses
+	ingest  *ingestInput // nil without Options.Ingest
 
 	ran atomic.Bool
 }
@@ -133,6 +142,9 @@ func New(opts Options) (_ *Agent, err error) {
 	if err := a.openBuses(); err != nil {
 		return nil, err
 	}
+	if a.ingest, err = newIngestInput(a); err != nil {
+		return nil, err
+	}
 	a.ob, err = outbox.Open(filepath.Join(opts.StateDir, "outbox.db"), outbox.Options{
 		MaxBytes:   opts.OutboxMaxBytes,
 		AckTimeout: opts.AckTimeout,
@@ -168,17 +180,23 @@ func New(opts Options) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode will: %w", err)
 	}
+	subs := []mqttc.Subscription{
+		{Topic: wire.TelemetrySubscription(opts.Gateway), QoS: 0},
+		{Topic: wire.HubSubscription(opts.Gateway), QoS: 1},
+	}
+	if a.ingest != nil {
+		for _, f := range a.ingest.router.Subscriptions() {
+			subs = append(subs, mqttc.Subscription{Topic: f, QoS: 0})
+		}
+	}
 	a.mq, err = mqttc.New(mqttc.Options{
-		BrokerURL: opts.BrokerURL,
-		ClientID:  "mw-agent-" + opts.Gateway,
-		Will:      &mqttc.Message{Topic: wire.AgentTopic(opts.Gateway, wire.LeafDeath), Payload: will, QoS: 1},
-		Subscriptions: []mqttc.Subscription{
-			{Topic: wire.TelemetrySubscription(opts.Gateway), QoS: 0},
-			{Topic: wire.HubSubscription(opts.Gateway), QoS: 1},
-		},
-		OnMessage: a.onMessage,
-		OnConnect: a.onConnect,
-		Logger:    log.With("component", "mqtt"),
+		BrokerURL:     opts.BrokerURL,
+		ClientID:      "mw-agent-" + opts.Gateway,
+		Will:          &mqttc.Message{Topic: wire.AgentTopic(opts.Gateway, wire.LeafDeath), Payload: will, QoS: 1},
+		Subscriptions: subs,
+		OnMessage:     a.onMessage,
+		OnConnect:     a.onConnect,
+		Logger:        log.With("component", "mqtt"),
 	})
 	if err != nil {
 		return nil, err
@@ -328,6 +346,10 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 // onMessage runs on the MQTT delivery goroutine for every message.
 func (a *Agent) onMessage(topic string, payload []byte) {
 	t, err := wire.ParseTopic(topic)
+	if err != nil && a.ingest != nil {
+		a.fromIngest(topic, payload)
+		return
+	}
 	if err != nil {
 		a.rejects.Reject(topic, &wire.DecodeError{Kind: wire.KindInvalid, What: "message", Err: err})
 		return

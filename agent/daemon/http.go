@@ -50,6 +50,7 @@ var (
 	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
 	descDrifts    = prometheus.NewDesc("mw_agent_drifts_total", "Drifts reported, and those not reported because of the per-machine rate limit.", []string{"outcome"}, nil)
 	descEventTime = prometheus.NewDesc("mw_agent_event_time_readings_total", "Readings not put in event-time order: late and scored only (late_scored), late and dropped (late_dropped), duplicates dropped (duplicate), released early by a full reorder buffer (overflow).", []string{"outcome"}, nil)
+	descIngest    = prometheus.NewDesc("mw_agent_ingest_refused_total", "Messages of ingest topics that did not fit their mapping.", nil, nil)
 	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
 	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
 	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
@@ -61,7 +62,7 @@ var (
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
-		descDrifts, descEventTime, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
+		descDrifts, descEventTime, descIngest, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
 		ch <- d
 	}
 }
@@ -85,6 +86,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEventTime, ps.LateDropped, "late_dropped")
 	counter(descEventTime, ps.Duplicates, "duplicate")
 	counter(descEventTime, ps.Overflow, "overflow")
+	if in := c.a.ingest; in != nil {
+		counter(descIngest, in.errs.Total())
+	}
 	for _, k := range c.a.rejects.Snapshot() {
 		counter(descRejected, k.Count, k.Kind)
 	}

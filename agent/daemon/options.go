@@ -9,6 +9,7 @@ import (
 	"millwright/agent/config"
 	"millwright/agent/localbus"
 	"millwright/agent/pipeline"
+	"millwright/agent/stream/ingest"
 	"millwright/models"
 	"millwright/models/catalog"
 	"millwright/wire"
@@ -42,6 +43,9 @@ type Options struct {
 	// Stream tunes event-time processing (pipeline.StreamOptions): a zero
 	// Lateness or Idle takes the default, a negative Lateness means none.
 	Stream pipeline.StreamOptions
+	// Ingest maps topics outside the wire contract (any JSON, CBOR or text
+	// payload) to readings of machines: the asset is the machine.
+	Ingest []ingest.Mapping
 	// LocalAlertTopic is the local broker topic alerts are published on
 	// as JSON ({gw} is the gateway id); "none" turns it off.
 	LocalAlertTopic string
@@ -90,6 +94,7 @@ func FromConfig(c config.Config) Options {
 		LocalBus:         c.LocalBus,
 		LogLevel:         c.LogLevel,
 		Stream:           streamFromConfig(c),
+		Ingest:           c.Ingest,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"millwright/agent/config"
 	"millwright/agent/stream/derive"
+	"millwright/agent/stream/ingest"
 	"millwright/agent/stream/reorder"
 	"millwright/wire"
 )
@@ -21,7 +22,7 @@ func TestStreamOptionsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := o.Stream; s.Lateness != 2*time.Second || s.Late != reorder.ScoreOnly || s.Idle != 5*time.Second || s.Window != 0 || s.Derived != nil {
+	if s := o.Stream; s.Lateness != 2*time.Second || s.Late != reorder.ScoreOnly || s.Idle != time.Second || s.Window != 0 || s.Derived != nil {
 		t.Errorf("default stream options %+v", s)
 	}
 	c.EventTime.Lateness = 0 // none, not the default
@@ -35,6 +36,17 @@ func TestStreamOptionsFromConfig(t *testing.T) {
 	if s := o.Stream; s.Lateness != 0 || s.Late != reorder.Drop || s.Window != 10*time.Second || s.Step != 5*time.Second ||
 		len(s.Derived) != 1 || s.Derived[0].Field != "derived[0]" {
 		t.Errorf("stream options %+v", s)
+	}
+	// The agent builds with them, and refuses a bad expression by field.
+	a := newAgent(t, FromConfig(c))
+	if a.pl == nil {
+		t.Fatal("no pipeline")
+	}
+	c.Derived = []derive.Def{{Name: "power", Expr: "voltage *"}}
+	o = FromConfig(c)
+	o.Gateway, o.StateDir, o.HTTPAddr = "gw1", t.TempDir(), "127.0.0.1:0"
+	if _, err := New(o); err == nil || !strings.Contains(err.Error(), "derived[0]") {
+		t.Errorf("New with a bad derived expression = %v, want an error naming derived[0]", err)
 	}
 }
 
@@ -84,5 +96,39 @@ func TestDuplicatesInMetricsAndDrainAtShutdown(t *testing.T) {
 	}
 	if st := a.PipelineStats(); st.Vectors != 3 || st.Duplicates != 1 {
 		t.Errorf("after shutdown: %+v, want 3 vectors and 1 duplicate", st)
+	}
+}
+
+// A message on a mapped topic outside the wire contract reaches the
+// pipeline as telemetry of its asset; one that does not fit is counted.
+func TestIngestMappedTopic(t *testing.T) {
+	a := newAgent(t, Options{Learn: 1, Ingest: []ingest.Mapping{{
+		Topic: "plant/{line}/{asset}/{sensor}", Format: ingest.JSON, JSON: ingest.JSONPaths{Value: "v", Time: "t"},
+	}}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	a.onMessage("plant/l1/press-7/temp", []byte(`{"v": 41.5, "t": 1767225600000}`))
+	a.onMessage("plant/l1/press-7/temp", []byte(`{"v": "hot"}`))
+	deadline := time.Now().Add(10 * time.Second)
+	for a.PipelineStats().Messages < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ingested message never reached the pipeline: %+v", a.PipelineStats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ms := a.pl.Machines()
+	if len(ms) != 1 || ms[0].ID != "press-7" || len(ms[0].Sensors) != 1 || ms[0].Sensors[0] != "temp" {
+		t.Errorf("machines %+v, want press-7 with sensor temp", ms)
+	}
+	if n := a.ingest.errs.Total(); n != 1 {
+		t.Errorf("%d ingest errors counted, want 1", n)
+	}
+	if st := a.PipelineStats(); st.Vectors != 1 {
+		t.Errorf("%d vectors after shutdown, want 1", st.Vectors)
 	}
 }

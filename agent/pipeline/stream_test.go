@@ -314,3 +314,24 @@ func TestRestoreWithFeaturesAndDerived(t *testing.T) {
 		t.Errorf("restore after derived changed = %v, want a mismatch", err)
 	}
 }
+
+func TestWindowedDerivedScoringAllocatesNothing(t *testing.T) {
+	p, _ := newTest(t, Options{Stream: StreamOptions{
+		Lateness: time.Second, Window: 2 * time.Second, Step: time.Second,
+		Derived: []derive.Def{{Name: "power", Expr: "voltage * current"}},
+	}})
+	topic := wire.TelemetryTopic(gw, "m1")
+	for i := range 20 {
+		p.Handle(topic, telemetry(t, "m1", at(i), "voltage", 230.0, "current", float64(i%3)), 0)
+	}
+	m := p.machines["m1"]
+	msg := p.msg
+	msg.Readings = slices.Clone(msg.Readings)
+	before := p.Stats().Vectors
+	if n := testing.AllocsPerRun(100, func() { advance(&msg); p.score(m, &msg) }); n != 0 {
+		t.Errorf("windowed scoring allocates %v times per message", n)
+	}
+	if got := p.Stats().Vectors - before; got != 101 {
+		t.Errorf("%d windows scored in 101 one-second steps", got)
+	}
+}
