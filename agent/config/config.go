@@ -70,6 +70,9 @@ type Models struct {
 	WarmUp int `yaml:"warmup"`
 	// MaxChallengers bounds the challengers the hub may deploy per machine.
 	MaxChallengers int `yaml:"max_challengers"`
+	// Champion is how a champion learns after its warm-up: learn, gated
+	// (only from vectors under alert.clear) or frozen.
+	Champion string `yaml:"champion"`
 }
 
 // Drift tunes drift detection on champion scores and input features.
@@ -152,14 +155,14 @@ func Default() Config {
 		HTTP:   "127.0.0.1:9100",
 		Model:  catalog.Default,
 		Alert: Alert{
-			Threshold:   0.99,
-			Clear:       0.9,
-			Consecutive: 3,
+			Threshold:   pipeline.DefaultThreshold,
+			Clear:       pipeline.DefaultClear,
+			Consecutive: pipeline.DefaultConsecutive,
 			Cooldown:    conf.Duration(60 * time.Second),
 			Critical:    0.999,
 		},
 		Features: Features{Learn: 10},
-		Models:   Models{WarmUp: 600, MaxChallengers: 3},
+		Models:   Models{WarmUp: 600, MaxChallengers: 3, Champion: pipeline.ChampionLearn},
 		Drift:    Drift{MinGap: conf.Duration(10 * time.Minute)},
 		Local:    Local{AlertsTopic: "mw/v1/local/{gw}/alerts"},
 		Intervals: Intervals{
@@ -241,6 +244,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Models.WarmUp < 1 || c.Models.WarmUp > MaxWarmUp {
 		bad("models.warmup", "%d: want 1 to %d", c.Models.WarmUp, MaxWarmUp)
+	}
+	switch c.Models.Champion {
+	case pipeline.ChampionLearn, pipeline.ChampionGated, pipeline.ChampionFrozen:
+	default:
+		bad("models.champion", "%q: want learn, gated or frozen", c.Models.Champion)
 	}
 	if c.Models.MaxChallengers < 1 || c.Models.MaxChallengers > MaxChallengers {
 		bad("models.max_challengers", "%d: want 1 to %d", c.Models.MaxChallengers, MaxChallengers)

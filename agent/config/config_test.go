@@ -57,6 +57,7 @@ func TestLoadBad(t *testing.T) {
 		"bad_gateway.bad.yaml":           "gateway: \"gw/1\" is not a valid id",
 		"unknown_model.bad.yaml":         "model: unknown kind \"nosuch\"",
 		"threshold.bad.yaml":             "alert.threshold: 1.5",
+		"champion.bad.yaml":              "models.champion: \"sometimes\": want learn, gated or frozen",
 		"clear_above_threshold.bad.yaml": "alert.clear: 0.95",
 		"consecutive.bad.yaml":           "alert.consecutive: 0",
 		"cooldown_unit.bad.yaml":         "duration \"soon\"",

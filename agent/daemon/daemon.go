@@ -167,6 +167,7 @@ func New(opts Options) (_ *Agent, err error) {
 		Restore:        opts.restore,
 		WarmUp:         opts.WarmUp,
 		MaxChallengers: opts.MaxChallengers,
+		Champion:       opts.Champion,
 		Drift:          pipeline.DriftOptions{MinGap: opts.DriftMinGap, Disabled: opts.DriftDisabled},
 		Stream:         opts.Stream,
 		OnAlarm:        a.local.alarm,

@@ -156,7 +156,8 @@ func TestOptionsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.BrokerURL != "tcp://127.0.0.1:1883" || o.StateDir != filepath.Join("data", "agent-gw9") || o.HTTPAddr != "127.0.0.1:9100" ||
-		o.Model != catalog.Default || o.Alert.Threshold != 0.99 || o.Alert.Consecutive != 3 || o.Alert.Cooldown != time.Minute ||
+		o.Model != catalog.Default || o.Alert.Threshold != pipeline.DefaultThreshold || o.Alert.Clear != pipeline.DefaultClear ||
+		o.Alert.Consecutive != pipeline.DefaultConsecutive || o.Champion != pipeline.ChampionLearn || o.Alert.Cooldown != time.Minute ||
 		o.MetricsInterval != 5*time.Second || o.OutboxMaxBytes != 64<<20 || o.AckTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", o)
 	}

@@ -52,6 +52,9 @@ type Options struct {
 	// LocalBus lists machines read over the gateway's own buses (I2C, SPI,
 	// GPIO), on real hardware or, with emulate set, on emulated chips.
 	LocalBus []localbus.Config
+	// Champion is how champions learn after their warm-up (pipeline.ChampionLearn,
+	// ChampionGated, ChampionFrozen); default learn.
+	Champion string
 	// Alarm, when set, is on while any machine is in an alert episode.
 	Alarm AlarmOutput
 	// LogLevel is applied to LevelVar (when set) by Reload.
@@ -88,6 +91,7 @@ func FromConfig(c config.Config) Options {
 		OutboxMaxBytes:   int64(c.Outbox.MaxBytes),
 		WarmUp:           c.Models.WarmUp,
 		MaxChallengers:   c.Models.MaxChallengers,
+		Champion:         c.Models.Champion,
 		DriftMinGap:      c.Drift.MinGap.D(),
 		DriftDisabled:    c.Drift.Disabled,
 		LocalAlertTopic:  c.Local.AlertsTopic,
@@ -137,13 +141,17 @@ func (o Options) withDefaults() (Options, error) {
 	set(&o.StateDir, filepath.Join("data", "agent-"+o.Gateway))
 	set(&o.HTTPAddr, d.HTTPAddr)
 	set(&o.Model, d.Model)
+	set(&o.Champion, d.Champion)
 	set(&o.AgentVersion, "dev")
 	a, da := &o.Alert, d.Alert
 	if a.Threshold == 0 {
 		a.Threshold = da.Threshold
 	}
 	if a.Clear == 0 {
-		a.Clear = min(da.Clear, a.Threshold*0.9)
+		a.Clear = da.Clear
+		if a.Clear >= a.Threshold {
+			a.Clear = a.Threshold * 0.99
+		}
 	}
 	if a.Critical == 0 {
 		a.Critical = max(da.Critical, a.Threshold)

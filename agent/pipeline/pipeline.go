@@ -34,7 +34,7 @@ type NewDetector func(kind string, dim int, seed uint64) (models.Detector, error
 
 // AlertOptions tune alerting. Zero fields take the defaults.
 type AlertOptions struct {
-	Threshold   float64       // default 0.99
+	Threshold   float64       // default DefaultThreshold
 	Clear       float64       // default 0.9
 	Critical    float64       // default 0.999
 	Consecutive int           // default 3
@@ -71,6 +71,14 @@ type Options struct {
 	// Alert.Clear (default WarmUp/3); a detector with a Ready() bool
 	// method says itself when it can score.
 	WarmUp, ScoreAfter int
+	// Champion says how a champion learns after its warm-up: ChampionLearn
+	// (the default) keeps learning from every vector, relying on the
+	// detector's own robustness (the default pca down-weights far-out
+	// vectors) and on the warm-up gating; ChampionGated learns only from
+	// vectors scoring below Alert.Clear; ChampionFrozen stops learning. Load
+	// changes of normal life make frozen champions raise false alarms
+	// (models/plantbench measures all three).
+	Champion string
 	// MaxChallengers bounds the challengers of a machine (default 3).
 	MaxChallengers int
 	Drift          DriftOptions
@@ -82,22 +90,41 @@ type Options struct {
 	OnAlarm func(machine string, on bool)
 }
 
+// Champion learning policies (Options.Champion).
+const (
+	ChampionLearn  = "learn"
+	ChampionGated  = "gated"
+	ChampionFrozen = "frozen"
+)
+
+// Alert defaults, chosen on the simulated plant (models/plantbench): with
+// calibrated scores, 0.999 held for 5 vectors flags progressive faults well
+// before failure with under one false alarm per machine-week.
+const (
+	DefaultThreshold   = 0.999
+	DefaultClear       = 0.99
+	DefaultConsecutive = 5
+)
+
 func (o Options) withDefaults() Options {
 	if o.Model == "" {
 		o.Model = catalog.Default
 	}
 	a := &o.Alert
 	if a.Threshold <= 0 || a.Threshold > 1 {
-		a.Threshold = 0.99
+		a.Threshold = DefaultThreshold
 	}
 	if a.Clear <= 0 || a.Clear >= a.Threshold {
-		a.Clear = min(0.9, a.Threshold*0.9)
+		a.Clear = DefaultClear
+		if a.Clear >= a.Threshold {
+			a.Clear = a.Threshold * 0.99
+		}
 	}
 	if a.Critical < a.Threshold || a.Critical > 1 {
 		a.Critical = max(0.999, a.Threshold)
 	}
 	if a.Consecutive <= 0 {
-		a.Consecutive = 3
+		a.Consecutive = DefaultConsecutive
 	}
 	if a.Cooldown == 0 {
 		a.Cooldown = 60 * time.Second
@@ -130,6 +157,9 @@ func (o Options) withDefaults() Options {
 		// A third of the warm-up covers the cold start of the catalog's
 		// detectors (baseline: 32 samples, then 128 for calibration).
 		o.ScoreAfter = max(1, o.WarmUp/3)
+	}
+	if o.Champion == "" {
+		o.Champion = ChampionLearn
 	}
 	if o.MaxChallengers <= 0 {
 		o.MaxChallengers = 3

@@ -78,6 +78,18 @@ func newTest(t testing.TB, opts Options) (*Pipeline, *sink) {
 	if opts.NewDetector == nil {
 		opts.NewDetector = func(kind string, dim int, seed uint64) (models.Detector, error) { return new(echo), nil }
 	}
+	// The tests' scripted scores are written for these alert settings and a
+	// champion frozen after its warm-up; the production defaults differ.
+	a := &opts.Alert
+	if a.Threshold == 0 {
+		a.Threshold, a.Clear, a.Critical = 0.99, 0.9, 0.999
+	}
+	if a.Consecutive == 0 {
+		a.Consecutive = 3
+	}
+	if opts.Champion == "" {
+		opts.Champion = ChampionFrozen
+	}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -286,3 +286,34 @@ func TestWarmingChampionSkipsSuspectVectors(t *testing.T) {
 		t.Errorf("learned %v with %d alerts, want champion 5, twin 8, no alert", learned, len(s.alerts))
 	}
 }
+
+// TestChampionPolicyAfterWarmUp: after its warm-up a champion learns from
+// every vector (learn), from those under Clear (gated) or from none (frozen).
+func TestChampionPolicyAfterWarmUp(t *testing.T) {
+	tests := []struct {
+		policy string
+		want   uint64 // champion samples after 10 warm-up, 10 normal and 5 high vectors
+	}{
+		{ChampionLearn, 25},
+		{ChampionGated, 20},
+		{ChampionFrozen, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy, func(t *testing.T) {
+			p, _ := newTest(t, Options{Champion: tt.policy, WarmUp: 10, ScoreAfter: 10,
+				Alert: AlertOptions{Threshold: 0.9, Clear: 0.5, Consecutive: 100}})
+			low := func(int) (float64, float64) { return 0.1, 0 }
+			feed(t, p, "m1", 0, 20, low)
+			feed(t, p, "m1", 20, 5, func(int) (float64, float64) { return 0.95, 0 })
+			var got uint64
+			p.Models(func(m Model) {
+				if m.Role == wire.RoleChampion {
+					got = m.Detector.Samples()
+				}
+			})
+			if got != tt.want {
+				t.Errorf("champion learned %d vectors, want %d", got, tt.want)
+			}
+		})
+	}
+}

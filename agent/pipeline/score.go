@@ -155,10 +155,21 @@ func (p *Pipeline) scoreVector(m *machine, evt int64) {
 // runChampion scores the vector with the champion, learning from it while
 // the champion warms up: unconditionally until it has learned ScoreAfter
 // vectors, then only from vectors scoring below Clear, so that it never
-// learns a developing fault. After the warm-up it is frozen.
+// learns a developing fault. After the warm-up it learns as Options.Champion
+// says.
 func (p *Pipeline) runChampion(m *machine, ch *slot) float64 {
 	if ch.warm <= 0 {
-		return clamp01(ch.det.Score(m.latest))
+		switch p.opts.Champion {
+		case ChampionFrozen:
+			return clamp01(ch.det.Score(m.latest))
+		case ChampionGated:
+			v := clamp01(ch.det.Score(m.latest))
+			if v < p.opts.Alert.Clear {
+				ch.det.Update(m.latest)
+			}
+			return v
+		}
+		return clamp01(ch.det.Update(m.latest))
 	}
 	ch.warm--
 	if !canScore(ch.det, p.opts.ScoreAfter) {
@@ -169,7 +180,7 @@ func (p *Pipeline) runChampion(m *machine, ch *slot) float64 {
 		ch.det.Update(m.latest)
 	}
 	if ch.warm == 0 {
-		p.log.Info("champion warm-up done; frozen", "machine", m.id, "model", ch.name, "samples", ch.det.Samples())
+		p.log.Info("champion warm-up done", "machine", m.id, "model", ch.name, "samples", ch.det.Samples(), "then", p.opts.Champion)
 	}
 	return v
 }
