@@ -23,7 +23,9 @@ broker="tcp://$mqtt"
 mkdir -p "$state/logs"
 
 pids=()
+stopping=""
 stop() {
+  stopping=1
   trap - INT TERM EXIT
   echo
   echo "demo: stopping (simulator, agents, then hub)…"
@@ -59,4 +61,4 @@ pids+=($!)
 
 echo "demo: Millwright is running — open http://$http  (logs in $state/logs/, Ctrl-C to stop)"
 wait -n "${pids[@]}" || true
-echo "demo: a component exited; see $state/logs/" >&2
+[ -n "$stopping" ] || echo "demo: a component exited; see $state/logs/" >&2
