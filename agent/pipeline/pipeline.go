@@ -200,6 +200,7 @@ type Pipeline struct {
 	log  *slog.Logger
 
 	msg      wire.Telemetry // reused decode target
+	dec      wire.TelemetryDecoder
 	machines map[string]*machine
 	order    []*machine // discovery order, for stable output
 
@@ -306,7 +307,7 @@ func (p *Pipeline) Handle(topic string, payload []byte, recv int64) {
 	// Fields absent from this message must not keep the last one's values;
 	// the readings' backing array is kept for reuse.
 	p.msg = wire.Telemetry{Readings: p.msg.Readings[:0]}
-	if err := wire.DecodeTelemetry(payload, t.Machine, recv, &p.msg); err != nil {
+	if err := p.dec.Decode(payload, t.Machine, recv, &p.msg); err != nil {
 		p.opts.Rejects.Reject(topic, err)
 		return
 	}
