@@ -5,19 +5,19 @@
 package influxtest
 
 import (
+	"millwright/internal/proctest"
+
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -95,7 +95,7 @@ type Influxd struct {
 	conf     string
 	cmd      *exec.Cmd
 	done     chan struct{}
-	log      *syncBuffer
+	log      *proctest.Buffer
 }
 
 // Start starts influxd on free loopback ports, waits until /ping answers
@@ -109,11 +109,11 @@ func Start(t testing.TB, opts Options) *Influxd {
 	if opts.Database == "" {
 		opts.Database = "millwright"
 	}
-	httpPort, err := freePort()
+	httpPort, err := proctest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rpcPort, err := freePort()
+	rpcPort, err := proctest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ bind-address = "127.0.0.1:%d"
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &Influxd{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Database: opts.Database, bin: bin, conf: conf, log: &syncBuffer{}}
+	d := &Influxd{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Database: opts.Database, bin: bin, conf: conf, log: &proctest.Buffer{}}
 	d.start(t)
 	t.Cleanup(func() {
 		d.stop()
@@ -262,30 +262,4 @@ func (d *Influxd) Query(ctx context.Context, q string) error {
 
 func quoteIdent(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(s.b.String())
 }

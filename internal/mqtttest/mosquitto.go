@@ -4,15 +4,13 @@
 package mqtttest
 
 import (
-	"bytes"
+	"millwright/internal/proctest"
+
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -41,7 +39,7 @@ type Mosquitto struct {
 	cmd  *exec.Cmd
 	dir  string
 	conf string
-	log  *syncBuffer
+	log  *proctest.Buffer
 }
 
 // MosquittoOptions adds lines to the generated configuration.
@@ -61,7 +59,7 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := proctest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +87,7 @@ log_type notice
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &Mosquitto{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, conf: conf, log: &syncBuffer{}}
+	m := &Mosquitto{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, conf: conf, log: &proctest.Buffer{}}
 	m.start(t, bin)
 	t.Cleanup(func() {
 		m.stop()
@@ -108,7 +106,7 @@ func (m *Mosquitto) start(t testing.TB, bin string) {
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
-	if err := waitListening(m.Addr, 10*time.Second); err != nil {
+	if err := proctest.WaitListening(m.Addr, 10*time.Second); err != nil {
 		m.stop()
 		t.Fatalf("mosquitto did not listen on %s: %v\n%s", m.Addr, err, m.log.String())
 	}
@@ -139,45 +137,3 @@ func (m *Mosquitto) stop() {
 
 // Log returns what the broker has logged so far.
 func (m *Mosquitto) Log() string { return m.log.String() }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	var err error
-	for time.Now().Before(deadline) {
-		var c net.Conn
-		c, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		// Poll: the broker gives no other readiness signal.
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(s.b.String())
-}
