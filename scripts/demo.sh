@@ -11,6 +11,10 @@
 # (readings per machine per second, 10), MW_FAULT_ONSET (when gw1/motor-1
 # starts to fail, 45s).
 set -euo pipefail
+# Job control puts each component in a process group of its own, so a Ctrl-C
+# on the terminal reaches only this script, which then stops the components
+# in order.
+set -m
 cd "$(dirname "$0")/.."
 
 http=${MW_HTTP:-127.0.0.1:8080}
