@@ -109,11 +109,12 @@ func (b *Broker) Run(ctx context.Context) error {
 // call more than once.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		// No new connections first: mochi's Close races with a connection
+		// being established.
+		b.ln.Close()
 		if err := b.srv.Close(); err != nil {
 			b.closeErr = fmt.Errorf("broker close: %w", err)
 		}
-		// mochi closes only listeners it served; make sure ours is shut.
-		b.ln.Close()
 	})
 	return b.closeErr
 }

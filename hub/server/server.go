@@ -298,13 +298,31 @@ func (s *Server) Ready() error {
 	return nil
 }
 
-// Run serves until ctx is done, then shuts everything down: HTTP, ingest,
-// broker, and last the store.
+// Run serves until ctx is done, then shuts everything down: HTTP, ingest
+// and the other clients of the broker, then the broker, and last the store.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.release()
 	g, gctx := errgroup.WithContext(ctx)
 	if s.broker != nil {
-		g.Go(func() error { return s.broker.Run(gctx) })
+		// The broker outlives its clients: closing it while the hub's own
+		// clients still reconnect races inside the broker library. It stops
+		// after g's members have returned, or fails the group if it fails.
+		brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+		brokerDone := make(chan error, 1)
+		go func() { brokerDone <- s.broker.Run(brokerCtx) }()
+		defer func() {
+			stopBroker()
+			<-brokerDone
+		}()
+		g.Go(func() error {
+			select {
+			case err := <-brokerDone:
+				brokerDone <- err // for the deferred wait
+				return err
+			case <-gctx.Done():
+				return nil
+			}
+		})
 	}
 	g.Go(func() error { return s.ingest.Run(gctx) })
 	g.Go(func() error { return s.router.Run(gctx) })
