@@ -43,8 +43,9 @@ bench: ## Benchmarks with allocation counts (speed and memory numbers of the REA
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
 
 .PHONY: bench-accuracy
-bench-accuracy: ## Detector accuracy on SKAB (../shared/data/skab) beside the published leaderboard
-	$(GO) test -run '^TestSKABLeaderboard$$' -v -count=1 -timeout 30m ./models/skab/
+bench-accuracy: ## Detector accuracy: SKAB (../shared/data/skab) beside the published leaderboard, and the simulated plant
+	$(GO) test -run 'TestLeaderboard|TestTunedPCA' -v -count=1 -timeout 30m ./models/skab/
+	$(GO) test -v -count=1 -timeout 30m ./models/plantbench/
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz test for FUZZTIME each (default 10s)
