@@ -65,6 +65,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
+	// Statement journals of the per-message savepoints stay in memory
+	// instead of temporary files: durability comes from the WAL, and
+	// profiling the fleet benchmark showed these writes at ~10% of CPU.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + filepath.ToSlash(filepath.Join(dir, FileName)) + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
