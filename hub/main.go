@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string) error {
 	brokerURL := fs.String("broker", "", "external broker `url` (tcp://host:1883) instead of the embedded one")
 	every := fs.Duration("status-every", d.StatusEvery.D(), "status line period (0 disables)")
 	debug := fs.Bool("debug", false, "debug logging")
+	uiDir := fs.String("ui-dir", "", "serve the UI from this `dir`ectory instead of the embedded copy (development)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	opts := server.FromConfig(cfg)
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts.UIDir = *uiDir
 	if cfg.StatusEvery.D() > 0 {
 		opts.StatusOut = os.Stdout
 	}
