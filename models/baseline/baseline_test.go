@@ -61,17 +61,7 @@ func TestContributionsPointAtTheBrokenFeature(t *testing.T) {
 
 func BenchmarkUpdate8(b *testing.B) {
 	d, _ := baseline.New(8, baseline.Options{})
-	xs := modeltest.Stream(1, 4096, 8)
-	for _, x := range xs {
-		d.Update(x)
-	}
-	i := 0
-	b.ReportAllocs()
-	defer modeltest.ReportCPU(b)()
-	for b.Loop() {
-		d.Update(xs[i&4095])
-		i++
-	}
+	modeltest.BenchUpdate(b, d, 8, 4096)
 }
 
 func Example() {

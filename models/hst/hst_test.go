@@ -86,17 +86,7 @@ func TestNoAllocs(t *testing.T) {
 
 func BenchmarkUpdate8(b *testing.B) {
 	d, _ := hst.New(8, hst.Options{Seed: 1})
-	xs := modeltest.Stream(1, 4096, 8)
-	for _, x := range xs {
-		d.Update(x)
-	}
-	i := 0
-	b.ReportAllocs()
-	defer modeltest.ReportCPU(b)()
-	for b.Loop() {
-		d.Update(xs[i&4095])
-		i++
-	}
+	modeltest.BenchUpdate(b, d, 8, 4096)
 }
 
 func Example() {

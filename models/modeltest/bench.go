@@ -13,3 +13,21 @@ func ReportCPU(b *testing.B) func() {
 		}
 	}
 }
+
+// BenchUpdate is the shared score+learn benchmark: d learns n vectors of
+// Stream(1, n, dim) first, then b.Loop replays them through Update,
+// reporting allocations and CPU time per vector. n must be a power of two.
+func BenchUpdate(b *testing.B, d interface{ Update([]float64) float64 }, dim, n int) {
+	b.Helper()
+	xs := Stream(1, n, dim)
+	for _, x := range xs {
+		d.Update(x)
+	}
+	i := 0
+	b.ReportAllocs()
+	defer ReportCPU(b)()
+	for b.Loop() {
+		d.Update(xs[i&(n-1)])
+		i++
+	}
+}

@@ -96,17 +96,7 @@ func TestNoAllocs(t *testing.T) {
 
 func BenchmarkUpdate8(b *testing.B) {
 	d, _ := rrcf.New(8, rrcf.Options{Seed: 1})
-	xs := modeltest.Stream(1, 8192, 8)
-	for _, x := range xs {
-		d.Update(x)
-	}
-	i := 0
-	b.ReportAllocs()
-	defer modeltest.ReportCPU(b)()
-	for b.Loop() {
-		d.Update(xs[i&8191])
-		i++
-	}
+	modeltest.BenchUpdate(b, d, 8, 8192)
 }
 
 func Example() {
