@@ -6,6 +6,7 @@ CMDS  := agent hub firmware-sim
 PKGS  := ./...
 GOTEST_FLAGS ?= -race -timeout 20m
 FUZZTIME ?= 10s
+FUZZTIME_CI ?= 1s
 
 .DEFAULT_GOAL := help
 
@@ -27,8 +28,13 @@ deps: ## Install what the tests need (Mosquitto, …), idempotently
 	@scripts/install-test-deps.sh
 
 .PHONY: test
-test: deps vet ## Install test dependencies, vet, run race-enabled unit and integration tests
+test: deps vet vulncheck ## Install test dependencies, vet, govulncheck, race-enabled tests, then a short fuzz pass
 	$(GO) test $(GOTEST_FLAGS) $(PKGS)
+	@scripts/fuzz.sh $(FUZZTIME_CI)
+
+.PHONY: vulncheck
+vulncheck: ## govulncheck (pinned, from the module proxy) against the Go vulnerability database
+	@scripts/vulncheck.sh
 
 .PHONY: vet
 vet: ## go vet and a gofmt check
