@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +30,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("firmware-sim", flag.ContinueOnError)
 	var (
 		o        plant.Options
-		file     = fs.String("scenario", "", "scenario YAML file (default: the built-in demo)")
+		file     = fs.String("scenario", "", "scenario: a YAML file, or a built-in one: "+strings.Join(plant.PresetNames(), ", ")+" (default demo)")
+		frames   = fs.Bool("frames", false, "compute raw vibration frames and publish their features (vib_peak, vib_kurtosis, vib_defect)")
 		seed     = fs.Uint64("seed", 0, "random seed (overrides the scenario's)")
 		speed    = fs.Float64("speed", 1, "time compression: simulated seconds per second")
 		rate     = fs.Float64("rate", plant.DefaultRate, "readings per machine per simulated second")
@@ -57,7 +59,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 
 	sc := plant.DemoWithOnset(*onset)
-	if *file != "" {
+	if p, ok := plant.Preset(*file); ok && *file != "demo" {
+		sc = p
+	} else if *file != "" && *file != "demo" {
 		var err error
 		if sc, err = plant.LoadScenario(*file); err != nil {
 			return err
@@ -71,6 +75,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 			sc.Speed = *speed
 		case "rate":
 			sc.Rate = *rate
+		case "frames":
+			sc.Vibration.Frames = *frames
 		}
 	})
 	if *export != "" {

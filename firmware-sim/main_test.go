@@ -23,6 +23,38 @@ func TestExportMode(t *testing.T) {
 	}
 }
 
+// TestPresetsAndFrames: --scenario takes the built-in scenarios by name,
+// --frames adds the vibration features.
+func TestPresetsAndFrames(t *testing.T) {
+	tests := []struct {
+		args []string
+		file string
+		want string // a column the file must have
+	}{
+		{[]string{"--scenario", "e2e"}, filepath.Join("gw1", "motor-1.csv"), "vib_rms"},
+		{[]string{"--scenario", "bench"}, filepath.Join("line-1", "conv-11.csv"), "belt_speed"},
+		{[]string{"--scenario", "bench"}, filepath.Join("line-2", "motor-21.csv"), "vib_kurtosis"},
+		{[]string{"--frames"}, filepath.Join("gw2", "pump-2.csv"), "vib_defect"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			args := append(tt.args, "--export-csv", dir, "--duration", "10s")
+			if err := run(t.Context(), args, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			header, _, _ := strings.Cut(string(b), "\n")
+			if !strings.Contains(header, tt.want) {
+				t.Fatalf("header %q has no %s", header, tt.want)
+			}
+		})
+	}
+}
+
 func TestBadFlagsAndScenario(t *testing.T) {
 	tests := []struct {
 		args []string

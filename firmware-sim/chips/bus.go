@@ -25,7 +25,9 @@
 // ProcessSignals derives every chip's source from a machine's process
 // values in the plant simulator's units (vibration velocity RMS, bearing
 // temperature, current, pressure), through a current clamp and a 4–20 mA
-// pressure loop.
+// pressure loop; StreamSignal plays a sampled stream, such as a simulated
+// machine's raw vibration (plant.VibrationSource), through the ADXL345's
+// FIFO sample for sample.
 //
 // Options take a clock (Now) so tests can step time by hand; the zero
 // value is the wall clock.

@@ -44,7 +44,7 @@ func ExportCSV(dir string, sc Scenario, start time.Time, d time.Duration) error 
 		outs[i] = out{f: f, w: bufio.NewWriterSize(f, 64<<10)}
 		w := outs[i].w
 		w.WriteString("time")
-		for _, s := range gm.st.typ.sensors {
+		for _, s := range gm.st.sensors {
 			w.WriteString("," + sensorNameOf[s])
 		}
 		w.WriteString(",anomaly\n")
@@ -58,7 +58,7 @@ func ExportCSV(dir string, sc Scenario, start time.Time, d time.Duration) error 
 			gm := g.machines[i]
 			line = time.Unix(0, f.Telemetry.Env.Time).UTC().AppendFormat(line[:0], time.RFC3339Nano)
 			r := 0
-			for _, s := range gm.st.typ.sensors {
+			for _, s := range gm.st.sensors {
 				line = append(line, ',')
 				if r < len(f.Telemetry.Readings) && f.Telemetry.Readings[r].Sensor == sensorNameOf[s] {
 					line = strconv.AppendFloat(line, f.Telemetry.Readings[r].Value, 'g', 8, 64)
@@ -86,5 +86,5 @@ func ExportCSV(dir string, sc Scenario, start time.Time, d time.Duration) error 
 		}
 	}
 	outs = nil
-	return WriteLabels(filepath.Join(dir, "labels.json"), g.Labels())
+	return WriteLabels(filepath.Join(dir, "labels.json"), g.AllLabels())
 }

@@ -18,11 +18,24 @@ const (
 	FaultStuck        = "stuck"        // sensor: repeats the value it had at onset
 	FaultDropout      = "dropout"      // sensor: ever more readings missing
 	FaultSensorDrift  = "sensor-drift" // sensor: calibration offset growing
+	FaultBeltSlip     = "belt-slip"    // conveyors: belt slips on the pulley, belt speed drops, current hunts
+	FaultOverload     = "overload"     // conveyors: too much material, current and heat rise, the motor slips
 )
+
+// Bearing defect locations of a bearing-wear fault.
+const (
+	LocationOuterRace = "outer-race" // impacts at BPFO, steady (the outer race does not turn)
+	LocationInnerRace = "inner-race" // impacts at BPFI, modulated at the shaft speed
+	LocationBall      = "ball"       // impacts at 2×BSF, modulated at the cage speed (FTF)
+	LocationCage      = "cage"       // impacts at FTF
+)
+
+var locations = []string{LocationOuterRace, LocationInnerRace, LocationBall, LocationCage}
 
 type faultKind struct {
 	sensor        bool   // a sensor fault
 	pumpOnly      bool   // needs flow and pressure
+	conveyorOnly  bool   // needs a belt
 	defaultSensor sensor // for sensor faults
 }
 
@@ -37,6 +50,8 @@ var faultKinds = map[string]faultKind{
 	FaultStuck:        {sensor: true, defaultSensor: sTemp},
 	FaultDropout:      {sensor: true, defaultSensor: sVib},
 	FaultSensorDrift:  {sensor: true, defaultSensor: sTemp},
+	FaultBeltSlip:     {conveyorOnly: true},
+	FaultOverload:     {conveyorOnly: true},
 }
 
 // FaultKinds lists the fault kinds, sorted.
@@ -59,6 +74,7 @@ type activeFault struct {
 	scale                  float64 // the sensor's nominal magnitude
 	stuck                  float64
 	stuckSet               bool
+	location               string // bearing wear: where the defect is
 }
 
 func newActiveFault(f Fault, mt *machineType) activeFault {
@@ -74,6 +90,12 @@ func newActiveFault(f Fault, mt *machineType) activeFault {
 	}
 	if f.Sensor != "" {
 		a.sensor, _ = sensorByName(f.Sensor)
+	}
+	if f.Kind == FaultBearingWear {
+		a.location = f.Location
+		if a.location == "" {
+			a.location = LocationOuterRace
+		}
 	}
 	if f.Repair > 0 {
 		a.repair = a.failure + f.Repair.D().Seconds()
@@ -114,6 +136,12 @@ func (a *activeFault) apply(e *effects, t, l float64) {
 		e.vibNoise *= 1 + s
 		e.tempAdd += 25 * s
 		e.ampsMul += 0.08 * s
+		// Waveform: impacts at the defect frequency from the first
+		// progress; the velocity it adds late (looseness, rubbing) is
+		// mostly broadband, some 1x.
+		e.v1 += 0.3
+		e.vn += 0.7
+		e.impact += s * p // impacts grow from nothing: spalls spread
 	case FaultOverheating:
 		e.tempAdd += 40 * s
 		e.ampsMul += 0.15 * s
@@ -121,9 +149,13 @@ func (a *activeFault) apply(e *effects, t, l float64) {
 		e.vibAdd += 5 * s * (0.5 + l)
 		e.tempAdd += 10 * s
 		e.ampsMul += 0.05 * s
+		e.v1 += 0.25
+		e.v2 += 0.6 // misalignment's signature: 2x
+		e.v3 += 0.15
 	case FaultImbalance:
 		e.vibAdd += 8 * s * (0.3 + l) * (0.3 + l)
 		e.vibNoise *= 1 + s
+		e.v1 += 1 // imbalance's signature: 1x
 	case FaultCavitation:
 		e.flowMul *= 1 - 0.3*min(1, s)
 		e.flowNoise *= 1 + 8*s
@@ -131,10 +163,27 @@ func (a *activeFault) apply(e *effects, t, l float64) {
 		e.barNoise *= 1 + 10*s
 		e.vibAdd += 2.5 * s
 		e.vibNoise *= 1 + 4*s
+		e.vn += 1
+		e.hf += s // bubbles collapsing: high-frequency broadband
 	case FaultClogging:
 		e.flowMul *= 1 - 0.5*min(1, s)
 		e.barAdd += 1.5 * s
 		e.ampsMul -= 0.1 * s
+	case FaultBeltSlip:
+		e.beltSlip += 0.25 * min(1, s)
+		e.ampsMul -= 0.12 * s
+		e.ampsNoise += 6 * s // stick-slip: the current hunts
+		e.tempAdd += 6 * s
+		e.vibAdd += 1.2 * s
+		e.vn += 0.6
+		e.v1 += 0.4
+	case FaultOverload:
+		e.ampsMul += 0.45 * s
+		e.slipMul += 1.5 * s
+		e.tempAdd += 22 * s
+		e.vibAdd += 1.0 * s
+		e.v1 += 0.5
+		e.vn += 0.5
 	}
 }
 

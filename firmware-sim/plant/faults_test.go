@@ -28,7 +28,7 @@ func run(t *testing.T, sc plant.Scenario, d time.Duration) (map[string]series, [
 				s = series{}
 				out[fr.Telemetry.Machine] = s
 			}
-			for _, name := range []string{plant.SensorVibration, plant.SensorTemperature, plant.SensorCurrent, plant.SensorPressure, plant.SensorFlow, plant.SensorSpeed} {
+			for _, name := range allSensors {
 				if len(s[name]) == tick {
 					s[name] = append(s[name], math.NaN())
 				}
@@ -119,10 +119,17 @@ func TestFaultKinds(t *testing.T) {
 		{plant.FaultStuck, plant.TypeMotor, plant.SensorTemperature, func(s sig) bool { return s.lateStd < 1e-4 && s.preStd > 0.05 }, "a constant value"},
 		{plant.FaultDropout, plant.TypeCompressor, plant.SensorVibration, func(s sig) bool { return s.lateMissing > 0.6 }, "most readings missing"},
 		{plant.FaultSensorDrift, plant.TypeMotor, plant.SensorTemperature, func(s sig) bool { return s.lateMean > s.preMean+5 }, "an offset over +5 °C"},
+		{plant.FaultBearingWear, plant.TypeConveyor, plant.SensorVibration, func(s sig) bool { return s.lateMean > 3*s.preMean }, "vibration ×3"},
+		{plant.FaultMisalignment, plant.TypeConveyor, plant.SensorVibration, func(s sig) bool { return s.lateMean > 2*s.preMean }, "vibration ×2"},
+		{plant.FaultBeltSlip, plant.TypeConveyor, plant.SensorBeltSpeed, func(s sig) bool { return s.lateMean < 0.85*s.preMean }, "belt speed −15%"},
+		{plant.FaultBeltSlip, plant.TypeConveyor, plant.SensorCurrent, func(s sig) bool { return s.lateStd > 3*s.preStd }, "current hunting (std ×3)"},
+		{plant.FaultOverload, plant.TypeConveyor, plant.SensorCurrent, func(s sig) bool { return s.lateMean > 1.3*s.preMean }, "current +30%"},
+		{plant.FaultOverload, plant.TypeConveyor, plant.SensorSpeed, func(s sig) bool { return s.lateMean < s.preMean-20 }, "speed −20 rpm (slip)"},
+		{plant.FaultOverload, plant.TypeConveyor, plant.SensorTemperature, func(s sig) bool { return s.lateMean > s.preMean+8 }, "temperature +8 °C (thermal lag)"},
 	}
 	const onset, ramp = 10 * time.Minute, 2 * time.Minute
 	for _, tt := range tests {
-		t.Run(tt.kind+"/"+tt.sensor, func(t *testing.T) {
+		t.Run(tt.kind+"/"+tt.typ+"/"+tt.sensor, func(t *testing.T) {
 			healthy := plant.Scenario{Seed: 7, Gateways: []plant.Gateway{{ID: "g", Machines: []plant.Machine{
 				{ID: "m", Type: tt.typ}, {ID: "other", Type: tt.typ},
 			}}}}
@@ -184,3 +191,6 @@ func TestRepairEndsFault(t *testing.T) {
 		t.Fatalf("vibration before %.2f, failed %.2f, after repair %.2f", pre, failed, after)
 	}
 }
+
+var allSensors = []string{plant.SensorVibration, plant.SensorTemperature, plant.SensorCurrent, plant.SensorPressure, plant.SensorFlow, plant.SensorSpeed,
+	plant.SensorBeltSpeed, plant.SensorVibPeak, plant.SensorVibKurtosis, plant.SensorVibDefect}

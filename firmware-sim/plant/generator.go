@@ -35,6 +35,7 @@ type Generator struct {
 
 type genMachine struct {
 	gw   string
+	mean float64 // mean load
 	st   *state
 	net  *rand.Rand // network behaviour: separate, so it never changes the signals
 	skew int64      // ns
@@ -60,10 +61,12 @@ func NewGenerator(sc Scenario, start time.Time) (*Generator, error) {
 		for _, m := range gw.Machines {
 			h := streamKey(gw.ID, m.ID)
 			gm := &genMachine{
-				gw:  gw.ID,
-				st:  newState(gw.ID, m, sc.Ambient, rand.New(rand.NewPCG(sc.Seed, h))),
+				gw: gw.ID,
+				st: newState(gw.ID, m, stateOpts{ambient: sc.Ambient, rng: rand.New(rand.NewPCG(sc.Seed, h)), seed: sc.Seed, key: h,
+					start: g.start, life: sc.Life, vib: sc.Vibration, frames: sc.Vibration.Frames}),
 				net: rand.New(rand.NewPCG(sc.Seed^0x9e3779b97f4a7c15, h)),
 			}
+			gm.mean = gm.st.mean
 			gm.skew = m.Skew.D().Milliseconds() * int64(time.Millisecond)
 			if gm.skew == 0 && sc.Network.Skew > 0 {
 				max := sc.Network.Skew.D().Milliseconds()
@@ -116,7 +119,7 @@ func (g *Generator) Next() []Frame {
 		gm.tel.Env.Seq++
 		gm.tel.Env.Time = ts
 		rs := gm.tel.Readings[:0]
-		for _, s := range gm.st.typ.sensors {
+		for _, s := range gm.st.sensors {
 			if gm.st.present[s] {
 				rs = append(rs, wire.Reading{Sensor: sensorNameOf[s], Time: ts, Value: gm.st.vals[s]})
 			}
@@ -135,4 +138,10 @@ func (g *Generator) Skew(id string) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// nominalShaft is the machine's shaft frequency in Hz at its mean load.
+func (gm *genMachine) nominalShaft() float64 {
+	mt := gm.st.typ
+	return (mt.shaftRPM - mt.shaftSlip*gm.mean) / 60
 }

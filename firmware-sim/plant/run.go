@@ -79,7 +79,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		return Stats{}, err
 	}
 	if opts.LabelsOut != "" {
-		if err := WriteLabels(opts.LabelsOut, g.Labels()); err != nil {
+		if err := WriteLabels(opts.LabelsOut, g.AllLabels()); err != nil {
 			return Stats{}, fmt.Errorf("write labels: %w", err)
 		}
 	}
@@ -94,7 +94,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	defer pub.Close()
 
 	sc := g.Scenario()
-	log.Info("simulating", "scenario", sc.Name, "machines", len(g.machines), "rate", sc.Rate, "speed", sc.Speed,
+	log.Info("simulating", "scenario", sc.Name, "machines", len(g.machines), "rate", sc.Rate, "speed", sc.Speed, "frames", sc.Vibration.Frames,
 		"format", opts.Format, "broker", opts.Broker, "start", g.Start())
 	topics := make([]string, len(g.machines))
 	for i, gm := range g.machines {

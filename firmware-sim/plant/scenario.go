@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ type Scenario struct {
 	Ambient  float64   `yaml:"ambient"`
 	Gateways []Gateway `yaml:"gateways"`
 	Network  Network   `yaml:"network"`
+	// Life is the normal life of the plant beyond load changes and warm-up:
+	// seasonal ambient, shifts. The zero value is a plant that always runs
+	// in a constant ambient.
+	Life Life `yaml:"life"`
+	// Vibration configures the raw vibration waveform.
+	Vibration Vibration `yaml:"vibration"`
 }
 
 // Gateway is a group of machines watched by one agent.
@@ -47,6 +54,14 @@ type Machine struct {
 	// drawn within Network.Skew.
 	Skew   conf.Duration `yaml:"skew"`
 	Faults []Fault       `yaml:"faults"`
+	// Bearing is the monitored bearing's geometry; zero is the type's
+	// (pump and compressor 6309, motor 6205, conveyor 6206).
+	Bearing Bearing `yaml:"bearing"`
+	// Conveyor is a conveyor's mechanics; conveyors only.
+	Conveyor Conveyor `yaml:"conveyor"`
+	// Stops makes the machine stop now and then (a conveyor waiting for
+	// material, a pump on level control); zero never stops.
+	Stops Stops `yaml:"stops"`
 }
 
 // Fault is a fault a machine develops: it starts at Onset, progresses over
@@ -62,6 +77,9 @@ type Fault struct {
 	Repair conf.Duration `yaml:"repair"`
 	// Severity scales the fault's effect at failure; 0 means 1.
 	Severity float64 `yaml:"severity"`
+	// Location is where a bearing-wear defect is: outer-race (default),
+	// inner-race, ball or cage.
+	Location string `yaml:"location"`
 }
 
 // Network describes how delivery misbehaves between devices and broker.
@@ -159,6 +177,12 @@ func (sc *Scenario) Validate() error {
 	if math.IsNaN(sc.Ambient) || math.IsInf(sc.Ambient, 0) || sc.Ambient < -50 || sc.Ambient > 80 {
 		return fmt.Errorf("ambient: %g °C, want -50 to 80", sc.Ambient)
 	}
+	if err := sc.Life.validate(); err != nil {
+		return err
+	}
+	if err := sc.Vibration.validate(sc.Rate); err != nil {
+		return err
+	}
 	gws := map[string]bool{}
 	machines := map[string]string{} // machine id → gateway
 	for i, g := range sc.Gateways {
@@ -203,6 +227,18 @@ func (m *Machine) validate(p string) error {
 	if d := m.Skew.D(); d > time.Hour || d < -time.Hour {
 		return fmt.Errorf("%s.skew: %v, limit ±1h", p, d)
 	}
+	if err := m.Bearing.validate(p + ".bearing"); err != nil {
+		return err
+	}
+	if !m.Conveyor.isZero() && m.Type != TypeConveyor {
+		return fmt.Errorf("%s.conveyor: machine %q is a %s, not a conveyor", p, m.ID, m.Type)
+	}
+	if err := m.Conveyor.validate(p + ".conveyor"); err != nil {
+		return err
+	}
+	if err := m.Stops.validate(p + ".stops"); err != nil {
+		return err
+	}
 	for k, f := range m.Faults {
 		fp := fmt.Sprintf("%s.faults[%d]", p, k)
 		fk, ok := faultKinds[f.Kind]
@@ -211,6 +247,17 @@ func (m *Machine) validate(p string) error {
 		}
 		if fk.pumpOnly && m.Type != TypePump {
 			return fmt.Errorf("%s.kind: %s needs a pump, machine %q is a %s", fp, f.Kind, m.ID, m.Type)
+		}
+		if fk.conveyorOnly && m.Type != TypeConveyor {
+			return fmt.Errorf("%s.kind: %s needs a conveyor, machine %q is a %s", fp, f.Kind, m.ID, m.Type)
+		}
+		if f.Location != "" {
+			if f.Kind != FaultBearingWear {
+				return fmt.Errorf("%s.location: only bearing-wear has a location", fp)
+			}
+			if !slices.Contains(locations, f.Location) {
+				return fmt.Errorf("%s.location: %q, want one of %s", fp, f.Location, strings.Join(locations, ", "))
+			}
 		}
 		if f.Sensor != "" {
 			if !fk.sensor {
@@ -298,6 +345,7 @@ func (sc Scenario) withDefaults() Scenario {
 	if sc.Ambient == 0 {
 		sc.Ambient = DefaultAmbient
 	}
+	sc.Vibration = sc.Vibration.withDefaults()
 	return sc
 }
 
@@ -313,6 +361,11 @@ func (sc *Scenario) MachineInfos(gw string) []wire.MachineInfo {
 			info := wire.MachineInfo{ID: m.ID, Type: m.Type}
 			if mt, ok := machineTypes[m.Type]; ok {
 				info.Sensors = mt.sensorNames()
+				if sc.Vibration.Frames {
+					for _, s := range frameSensors {
+						info.Sensors = append(info.Sensors, sensorNameOf[s])
+					}
+				}
 			}
 			out = append(out, info)
 		}

@@ -72,26 +72,75 @@ func TestDemoFileIsDemo(t *testing.T) {
 	}
 }
 
+// TestRealisticCoversEveryFaultKind: realistic.yaml (pumps, motors,
+// compressors) and conveyor.yaml between them have every fault kind, and
+// the bench preset every physical one.
 func TestRealisticCoversEveryFaultKind(t *testing.T) {
-	sc, err := plant.LoadScenario(filepath.Join(scenarios, "realistic.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[string]bool{}
-	for _, gw := range sc.Gateways {
-		for _, m := range gw.Machines {
-			for _, f := range m.Faults {
-				kinds[f.Kind] = true
+	var sc plant.Scenario
+	for _, f := range []string{"conveyor.yaml", "realistic.yaml"} {
+		var err error
+		if sc, err = plant.LoadScenario(filepath.Join(scenarios, f)); err != nil {
+			t.Fatal(err)
+		}
+		for _, gw := range sc.Gateways {
+			for _, m := range gw.Machines {
+				for _, f := range m.Faults {
+					kinds[f.Kind] = true
+				}
 			}
 		}
 	}
 	for _, k := range plant.FaultKinds() {
 		if !kinds[k] {
-			t.Errorf("realistic.yaml has no %s fault", k)
+			t.Errorf("realistic.yaml and conveyor.yaml have no %s fault", k)
+		}
+	}
+	bench := map[string]bool{}
+	for _, gw := range plant.Bench().Gateways {
+		for _, m := range gw.Machines {
+			for _, f := range m.Faults {
+				bench[f.Kind] = true
+			}
+		}
+	}
+	for _, k := range plant.FaultKinds() {
+		switch k {
+		case plant.FaultSpike, plant.FaultStuck, plant.FaultDropout, plant.FaultSensorDrift:
+		default:
+			if !bench[k] {
+				t.Errorf("the bench preset has no %s fault", k)
+			}
 		}
 	}
 	if sc.Network.Reorder != 0.15 || len(sc.Network.Outages) != 3 || !sc.Network.Outages[2].Lose || sc.Network.Skew.D() != 2*time.Second {
 		t.Errorf("network %+v", sc.Network)
+	}
+}
+
+// TestPresetsAreConfigs: each built-in scenario is written out in
+// configs/firmware-sim-NAME.yaml, and they agree.
+func TestPresetsAreConfigs(t *testing.T) {
+	for _, name := range plant.PresetNames() {
+		t.Run(name, func(t *testing.T) {
+			want, ok := plant.Preset(name)
+			if !ok {
+				t.Fatal("listed but missing")
+			}
+			sc, err := plant.LoadScenario(filepath.Join("..", "..", "configs", "firmware-sim-"+name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(sc, want) {
+				t.Fatalf("configs/firmware-sim-%s.yaml\n%+v\ndiffers from the preset\n%+v", name, sc, want)
+			}
+			if _, err := plant.NewGenerator(sc, t0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, ok := plant.Preset("nope"); ok {
+		t.Fatal("an unknown preset exists")
 	}
 }
 
@@ -217,5 +266,33 @@ func TestRealisticDelivers(t *testing.T) {
 	}
 	if f := float64(late) / float64(msgs); f < 0.1 || f > 0.25 {
 		t.Errorf("%.3f of messages out of order, want about 0.15 plus the outages' bursts", f)
+	}
+}
+
+// TestMachineInfosMatchTelemetry: what a gateway announces is what its
+// machines send, for every type, with and without frames.
+func TestMachineInfosMatchTelemetry(t *testing.T) {
+	for _, frames := range []bool{false, true} {
+		sc := plant.Bench()
+		sc.Vibration.Frames = frames
+		g, err := plant.NewGenerator(sc, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sensors := map[string][]string{}
+		for _, gw := range sc.Gateways {
+			for _, info := range sc.MachineInfos(gw.ID) {
+				sensors[info.ID] = info.Sensors
+			}
+		}
+		for _, fr := range g.Next() {
+			var got []string
+			for _, r := range fr.Telemetry.Readings {
+				got = append(got, r.Sensor)
+			}
+			if !reflect.DeepEqual(got, sensors[fr.Telemetry.Machine]) {
+				t.Errorf("frames %v, %s: sends %v, announces %v", frames, fr.Telemetry.Machine, got, sensors[fr.Telemetry.Machine])
+			}
+		}
 	}
 }
