@@ -29,6 +29,18 @@
 // version, sender id, a per-sender sequence number and the event time in Unix
 // nanoseconds. Telemetry may also arrive as JSON (see DecodeTelemetryJSON).
 //
+// # Signatures
+//
+// A hub signs its Commands and an agent the Snapshots it uploads (Ed25519,
+// package internal/sign). The signed bytes are a domain prefix per message
+// type and the message's top-level CBOR map re-encoded deterministically
+// without its Sig (CommandSigningBytes, SnapshotSigningBytes); a command's
+// snapshot bytes are left out too and covered by its signed SnapshotHash.
+// Keys the receiver does not know are kept in the signed bytes, so a newer
+// sender's signature still verifies. A Command's Env.Seq is the hub's
+// sequence, which agents keep against replay. An agent announces its
+// public key in its Birth (SigningKey).
+//
 // # Untrusted bytes
 //
 // Decoders run with limits (message size, nesting depth, array and map sizes,

@@ -44,6 +44,9 @@ type Birth struct {
 	AgentVersion string        `cbor:"1,keyasint" json:"agent_version"`
 	Machines     []MachineInfo `cbor:"2,keyasint" json:"machines"`
 	ConfigHash   string        `cbor:"3,keyasint,omitempty" json:"config_hash,omitempty"`
+	// SigningKey is the agent's Ed25519 public key (32 bytes), with which
+	// it signs the snapshots it uploads. The hub pins the first one it sees.
+	SigningKey []byte `cbor:"4,keyasint,omitempty" json:"signing_key,omitempty"`
 }
 
 // Death is an agent's last will, or its goodbye on a clean shutdown.
@@ -131,6 +134,8 @@ type Snapshot struct {
 	Parent  string   `cbor:"4,keyasint,omitempty" json:"parent,omitempty"` // content hash of the snapshot it started from
 	Samples uint64   `cbor:"5,keyasint" json:"samples"`
 	Data    []byte   `cbor:"6,keyasint" json:"data"`
+	// Sig is the uploading agent's signature (see SnapshotSigningBytes).
+	Sig *Signature `cbor:"7,keyasint,omitempty" json:"sig,omitempty"`
 }
 
 // Drift reports a change in the distribution of a model's input or score.
@@ -168,6 +173,12 @@ type Command struct {
 	// Name is the model instance name on the machine (e.g. "challenger-2").
 	Name   string `cbor:"8,keyasint,omitempty" json:"name,omitempty"`
 	Reason string `cbor:"9,keyasint,omitempty" json:"reason,omitempty"`
+	// SnapshotHash is the hex SHA-256 of Snapshot. A signed command's
+	// signature covers it instead of the snapshot bytes themselves.
+	SnapshotHash string `cbor:"10,keyasint,omitempty" json:"snapshot_hash,omitempty"`
+	// Sig is the hub's signature (see CommandSigningBytes); Env.Seq is
+	// the hub's sequence, which agents keep for anti-replay.
+	Sig *Signature `cbor:"11,keyasint,omitempty" json:"sig,omitempty"`
 }
 
 // CommandAck answers a Command.

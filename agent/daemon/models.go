@@ -7,6 +7,7 @@ import (
 	"millwright/agent/outbox"
 	"millwright/agent/pipeline"
 	"millwright/agent/state"
+	"millwright/internal/sign"
 	"millwright/models"
 	"millwright/wire"
 )
@@ -25,6 +26,26 @@ func (a *Agent) command(c *wire.Command) {
 		a.log.Warn("hub command refused", "id", c.ID, "kind", c.Kind, "machine", c.Machine, "reason", err)
 	}
 	a.ack(c, err)
+}
+
+// admitCommand checks a hub command before it is handed to the pipeline
+// (see signing.checkCommand). A refusal is logged and answered, with the
+// reason, in the ack; a second delivery of the command accepted last (an
+// MQTT redelivery) is dropped unanswered: the first is answered, or, if
+// the agent died before it ran, the hub sends it again under a new
+// sequence.
+func (a *Agent) admitCommand(raw []byte, c *wire.Command) bool {
+	err := a.sig.checkCommand(raw, c)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, sign.ErrDuplicate):
+		a.log.Info("hub command delivered again; ignored", "id", c.ID, "seq", c.Env.Seq)
+	default:
+		a.log.Warn("hub command refused", "id", c.ID, "kind", c.Kind, "machine", c.Machine, "reason", err)
+		a.ack(c, err)
+	}
+	return false
 }
 
 // ack queues the answer to a command in the outbox.
@@ -216,6 +237,9 @@ func (a *Agent) publishSnapshots(now time.Time) {
 		}
 		_, err := a.ob.Put(outbox.Snapshot, topic, func(seq uint64) ([]byte, error) {
 			snap.Env.Seq = seq
+			if err := a.sig.signSnapshot(snap); err != nil {
+				return nil, err
+			}
 			return wire.Marshal(snap)
 		})
 		if err != nil {

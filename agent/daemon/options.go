@@ -60,6 +60,8 @@ type Options struct {
 	// LogLevel is applied to LevelVar (when set) by Reload.
 	LogLevel slog.Level
 	LevelVar *slog.LevelVar
+	// Signing checks hub commands and signs uploaded snapshots (signing.go).
+	Signing SigningOptions
 
 	// newDetector and restore default to catalog.New and catalog.Restore;
 	// tests in this package replace them.
@@ -99,6 +101,7 @@ func FromConfig(c config.Config) Options {
 		LogLevel:         c.LogLevel,
 		Stream:           streamFromConfig(c),
 		Ingest:           c.Ingest,
+		Signing:          SigningOptions(c.Signing),
 	}
 }
 

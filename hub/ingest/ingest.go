@@ -20,6 +20,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,13 @@ type Options struct {
 	// store drift events; until then they are refused as invalid).
 	OnDrift func(gw string, d *wire.Drift)
 
+	// AgentKeys, when set, pins each gateway's snapshot-signing key from
+	// its birth and verifies its snapshots with it (origin.go).
+	AgentKeys *AgentKeys
+	// RequireAgentSignatures refuses snapshots whose origin cannot be
+	// verified; otherwise they are stored as unverified.
+	RequireAgentSignatures bool
+
 	newClient clientFactory // tests only; default paho
 }
 
@@ -102,6 +110,8 @@ type Stats struct {
 	Rejected   uint64
 	Dropped    uint64 // queue overflow; not acked, so agents resend
 	AckErrors  uint64
+	// Agent snapshots stored by origin (see Options.AgentKeys).
+	SnapshotsVerified, SnapshotsUnverified uint64
 }
 
 type inbound struct {
@@ -121,6 +131,7 @@ type Ingest struct {
 	m       *metrics
 
 	ingested, duplicates, dropped, ackErrors atomic.Uint64
+	verified, unverified                     atomic.Uint64
 
 	// owned by the run loop
 	batch  []inbound
@@ -130,6 +141,8 @@ type Ingest struct {
 	msgs   decoded
 	// stored since the batch began, for the hooks after the commit
 	hooked hooked
+	// gateways whose unverified snapshots were logged once
+	loggedUnverified map[string]bool
 }
 
 // hooked keeps a batch's newly stored messages until its commit. Decoding
@@ -195,6 +208,8 @@ func New(opts Options) (*Ingest, error) {
 		rejects: opts.Rejects,
 		queue:   make(chan inbound, opts.QueueSize),
 		acks:    make(map[string][]uint64),
+
+		loggedUnverified: make(map[string]bool),
 	}
 	in.m = newMetrics(in)
 	if opts.Registerer != nil {
@@ -236,6 +251,9 @@ func (in *Ingest) Stats() Stats {
 		Rejected:   in.rejects.Total(),
 		Dropped:    in.dropped.Load(),
 		AckErrors:  in.ackErrors.Load(),
+
+		SnapshotsVerified:   in.verified.Load(),
+		SnapshotsUnverified: in.unverified.Load(),
 	}
 }
 
@@ -454,6 +472,16 @@ func (in *Ingest) handle(ctx context.Context, tx *store.Tx, msg inbound) (leaf i
 		in.rejects.Reject(msg.topic, err)
 		return 0, false, false
 	}
+	if sn, ok := m.(*wire.Snapshot); ok {
+		signedBy, err := in.snapshotOrigin(t.Gateway, msg.payload, sn)
+		if err != nil {
+			in.rejects.Reject(msg.topic, err)
+			return 0, false, false
+		}
+		if oi, ok := any(tx).(originIngester); ok {
+			write = func() (bool, error) { return oi.IngestSnapshotOrigin(ctx, sn, msg.recv, signedBy) }
+		}
+	}
 	dup, err = write()
 	if err != nil {
 		// Not acked: the agent resends, and the store may be back by then.
@@ -465,6 +493,9 @@ func (in *Ingest) handle(ctx context.Context, tx *store.Tx, msg inbound) (leaf i
 	}
 	if !dup {
 		in.keep(m, msg.recv)
+	}
+	if b, ok := m.(*wire.Birth); ok {
+		in.pinBirth(b)
 	}
 	return leafIndex[t.Leaf], dup, true
 }
@@ -484,6 +515,9 @@ func check(t wire.Topic, m wire.Message) error {
 	}
 	switch v := m.(type) {
 	case *wire.Birth:
+		if n := len(v.SigningKey); n != 0 && n != ed25519.PublicKeySize {
+			return invalid(t.Leaf, "signing key of %d bytes, want %d", n, ed25519.PublicKeySize)
+		}
 		for i := range v.Machines {
 			if err := machine(v.Machines[i].ID); err != nil {
 				return err

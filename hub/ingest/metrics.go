@@ -15,7 +15,14 @@ type metrics struct {
 	dropped      prometheus.Counter
 	writeSeconds prometheus.Histogram
 	rejected     prometheus.Collector
+	originVec    *prometheus.CounterVec
+	origin       [2]prometheus.Counter // by originVerified, originUnverified
 }
+
+const (
+	originVerified = iota
+	originUnverified
+)
 
 var leaves = [...]string{wire.LeafBirth, wire.LeafDeath, wire.LeafMetrics, wire.LeafAlerts, wire.LeafSnapshots, wire.LeafCmdAck, wire.LeafDrift}
 
@@ -48,6 +55,12 @@ func newMetrics(in *Ingest) *metrics {
 			"Agent messages refused, by kind (malformed, unknown_version, oversized, invalid).",
 			[]string{"kind"}, nil)},
 	}
+	m.originVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "millwright_hub_snapshot_origin_total",
+		Help: "Agent snapshots accepted, by origin: verified (signed by the gateway's pinned key) or unverified.",
+	}, []string{"origin"})
+	m.origin[originVerified] = m.originVec.WithLabelValues("verified")
+	m.origin[originUnverified] = m.originVec.WithLabelValues("unverified")
 	for i, l := range leaves {
 		m.ingested[i] = m.ingestedVec.WithLabelValues(l)
 	}
@@ -55,7 +68,7 @@ func newMetrics(in *Ingest) *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.ingestedVec, m.duplicates, m.dropped, m.writeSeconds, m.rejected} {
+	for _, c := range []prometheus.Collector{m.ingestedVec, m.duplicates, m.dropped, m.writeSeconds, m.rejected, m.originVec} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

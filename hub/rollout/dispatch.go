@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"millwright/hub/store"
+	"millwright/internal/sign"
 	"millwright/wire"
 )
 
@@ -37,6 +38,13 @@ type DispatcherOptions struct {
 	MaxAttempts int
 	Now         func() time.Time
 	Sender      string // envelope sender; default "millwright-hub"
+	// Signer, when set, signs every command as it is sent (its envelope
+	// included: Env.Seq is the sequence agents keep against replay).
+	Signer *sign.Signer
+	// Sequence, when set, numbers the commands (Env.Seq) so that they keep
+	// growing across restarts even if the clock goes back; otherwise they
+	// count up from the clock at start.
+	Sequence *sign.Sequence
 }
 
 // Dispatcher delivers the commands queued in the store to their gateways:
@@ -121,8 +129,15 @@ func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
 		}
 		// The envelope is fresh on every attempt; the id stays, so the
 		// agent recognises a repeat.
-		d.seq++
+		if err := d.nextSeq(); err != nil {
+			return sent, err
+		}
 		c.Body.Env = wire.Envelope{Version: wire.Version, Sender: d.o.Sender, Seq: d.seq, Time: now.UnixNano()}
+		if d.o.Signer != nil {
+			if err := d.o.Signer.SignCommand(&c.Body); err != nil {
+				return sent, fmt.Errorf("sign command %s: %w", c.ID, err)
+			}
+		}
 		payload, err := wire.Marshal(&c.Body)
 		if err != nil {
 			return sent, fmt.Errorf("encode command %s: %w", c.ID, err)
@@ -137,6 +152,19 @@ func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
 		sent++
 	}
 	return sent, nil
+}
+
+func (d *Dispatcher) nextSeq() error {
+	if d.o.Sequence == nil {
+		d.seq++
+		return nil
+	}
+	v, err := d.o.Sequence.Next()
+	if err != nil {
+		return err
+	}
+	d.seq = v
+	return nil
 }
 
 // MQTTPublisher is a Publisher on its own paho client (the ingest's client
