@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"millwright/hub/auth"
 	"millwright/hub/ingest"
 	"millwright/hub/store"
 )
@@ -42,11 +43,19 @@ type Options struct {
 	// Rollouts deploys challengers and runs promotions; nil answers those
 	// endpoints with 503.
 	Rollouts Rollouts
+	// Auth, when set, requires a login session or API token on every API
+	// route and checks the route's role and the session's CSRF token; nil
+	// leaves the API open (every request acts as an admin), for tests
+	// and in-process tools.
+	Auth *auth.Manager
+	// Stream, when set, serves GET /api/v1/stream (server-sent events).
+	Stream *Stream
 }
 
 type handler struct {
 	opts Options
 	log  *slog.Logger
+	mux  *http.ServeMux
 }
 
 // New returns the hub's HTTP handler.
@@ -62,20 +71,24 @@ func New(opts Options) http.Handler {
 	}
 	h := &handler{opts: opts, log: opts.Logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/status", h.status)
-	mux.HandleFunc("GET /api/v1/gateways", h.gateways)
-	mux.HandleFunc("GET /api/v1/machines", h.machines)
-	mux.HandleFunc("GET /api/v1/machines/{gw}/{id}/metrics", h.metrics)
-	mux.HandleFunc("GET /api/v1/alerts", h.alerts)
-	mux.HandleFunc("POST /api/v1/alerts/{id}/ack", h.ackAlert)
-	mux.HandleFunc("GET /api/v1/drift", h.drift)
-	h.registryRoutes(mux)
-	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+	h.mux = mux
+	h.route("GET /api/v1/status", auth.Viewer, h.status)
+	h.route("GET /api/v1/gateways", auth.Viewer, h.gateways)
+	h.route("GET /api/v1/machines", auth.Viewer, h.machines)
+	h.route("GET /api/v1/machines/{gw}/{id}/metrics", auth.Viewer, h.metrics)
+	h.route("GET /api/v1/alerts", auth.Viewer, h.alerts)
+	h.route("GET /api/v1/alerts/{id}", auth.Viewer, h.alert)
+	h.route("POST /api/v1/alerts/{id}/ack", auth.Technician, h.ackAlert)
+	h.route("GET /api/v1/drift", auth.Viewer, h.drift)
+	h.route("GET /api/v1/stream", auth.Viewer, h.stream)
+	h.registryRoutes()
+	h.authRoutes()
+	h.route("GET /api/", auth.Viewer, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	h.route("GET /metrics", auth.Viewer, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	if opts.UI != nil {
 		mux.Handle("GET /", opts.UI)
 	}
@@ -204,6 +217,15 @@ func (h *handler) alerts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
 }
 
+func (h *handler) alert(w http.ResponseWriter, r *http.Request) {
+	a, err := h.opts.Store.Alert(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
 func (h *handler) drift(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	since, err := parseSince(q.Get("since"), h.opts.Now())
@@ -237,7 +259,7 @@ func (h *handler) ackAlert(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, err)
 		return
 	}
-	h.log.Info("alert acknowledged", "id", a.ID, "remote", r.RemoteAddr)
+	h.log.Info("alert acknowledged", "id", a.ID, "by", who(r, ""), "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, a)
 }
 

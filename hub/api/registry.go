@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"millwright/hub/ab"
+	"millwright/hub/auth"
 	"millwright/hub/rollout"
 	"millwright/hub/store"
 	"millwright/wire"
@@ -33,35 +34,39 @@ const MaxSnapshotUpload = wire.MaxByteString
 
 const maxJSONBody = 1 << 20
 
-func (h *handler) registryRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/sites", h.sites)
-	mux.HandleFunc("GET /api/v1/models", h.models)
-	mux.HandleFunc("PUT /api/v1/models/{kind}", h.putModel)
-	mux.HandleFunc("GET /api/v1/deployments", h.deployments)
-	mux.HandleFunc("GET /api/v1/instances", h.instances)
-	mux.HandleFunc("POST /api/v1/deployments/{id}/remove", h.removeDeployment)
-	mux.HandleFunc("GET /api/v1/commands", h.commands)
-	mux.HandleFunc("POST /api/v1/challengers", h.challengers)
-	mux.HandleFunc("POST /api/v1/snapshots", h.uploadSnapshot)
-	mux.HandleFunc("GET /api/v1/snapshots", h.snapshots)
-	mux.HandleFunc("GET /api/v1/snapshots/{id}", h.snapshot)
-	mux.HandleFunc("GET /api/v1/snapshots/{id}/data", h.snapshotData)
-	mux.HandleFunc("GET /api/v1/snapshots/{id}/lineage", h.lineage)
-	mux.HandleFunc("POST /api/v1/promotions", h.promote)
-	mux.HandleFunc("GET /api/v1/rollouts", h.rollouts)
-	mux.HandleFunc("GET /api/v1/rollouts/{id}", h.rolloutByID)
-	mux.HandleFunc("POST /api/v1/rollouts/{id}/rollback", h.rollback)
-	mux.HandleFunc("GET /api/v1/compare", h.compareGroup)
-	mux.HandleFunc("GET /api/v1/compare/{gw}/{machine}", h.compare)
-	mux.HandleFunc("GET /api/v1/audit", h.audit)
-	mux.HandleFunc("GET /api/v1/alerts/{id}/feedback", h.feedbacks)
-	mux.HandleFunc("POST /api/v1/alerts/{id}/feedback", h.feedback)
-	mux.HandleFunc("POST /api/v1/alerts/{id}/resolve", h.resolve)
+func (h *handler) registryRoutes() {
+	h.route("GET /api/v1/sites", auth.Viewer, h.sites)
+	h.route("GET /api/v1/models", auth.Viewer, h.models)
+	h.route("PUT /api/v1/models/{kind}", auth.Operator, h.putModel)
+	h.route("GET /api/v1/deployments", auth.Viewer, h.deployments)
+	h.route("GET /api/v1/instances", auth.Viewer, h.instances)
+	h.route("POST /api/v1/deployments/{id}/remove", auth.Operator, h.removeDeployment)
+	h.route("GET /api/v1/commands", auth.Viewer, h.commands)
+	h.route("POST /api/v1/challengers", auth.Operator, h.challengers)
+	h.route("POST /api/v1/snapshots", auth.Operator, h.uploadSnapshot)
+	h.route("GET /api/v1/snapshots", auth.Viewer, h.snapshots)
+	h.route("GET /api/v1/snapshots/{id}", auth.Viewer, h.snapshot)
+	h.route("GET /api/v1/snapshots/{id}/data", auth.Viewer, h.snapshotData)
+	h.route("GET /api/v1/snapshots/{id}/lineage", auth.Viewer, h.lineage)
+	h.route("POST /api/v1/promotions", auth.Operator, h.promote)
+	h.route("GET /api/v1/rollouts", auth.Viewer, h.rollouts)
+	h.route("GET /api/v1/rollouts/{id}", auth.Viewer, h.rolloutByID)
+	h.route("POST /api/v1/rollouts/{id}/rollback", auth.Operator, h.rollback)
+	h.route("GET /api/v1/compare", auth.Viewer, h.compareGroup)
+	h.route("GET /api/v1/compare/{gw}/{machine}", auth.Viewer, h.compare)
+	h.route("GET /api/v1/audit", auth.Viewer, h.audit)
+	h.route("GET /api/v1/alerts/{id}/feedback", auth.Viewer, h.feedbacks)
+	h.route("POST /api/v1/alerts/{id}/feedback", auth.Technician, h.feedback)
+	h.route("POST /api/v1/alerts/{id}/resolve", auth.Technician, h.resolve)
 }
 
-// who names the person behind a change: the X-User header, else the
-// body's "by", else "anonymous". The API has no authentication yet.
+// who names the person behind a change: the logged-in user or token when
+// the hub requires a login; on an open hub the X-User header, else the
+// body's "by", else "anonymous".
 func who(r *http.Request, by string) string {
+	if p, ok := auth.FromContext(r.Context()); ok && p.Via != "open" {
+		return p.Name
+	}
 	if u := strings.TrimSpace(r.Header.Get("X-User")); u != "" {
 		return u
 	}

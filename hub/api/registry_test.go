@@ -221,6 +221,9 @@ func TestOpenAPIListsRoutes(t *testing.T) {
 		{"get", "/commands"}, {"post", "/challengers"}, {"post", "/snapshots"}, {"get", "/snapshots"},
 		{"get", "/snapshots/{id}/lineage"}, {"post", "/promotions"}, {"get", "/rollouts"}, {"get", "/rollouts/{id}"},
 		{"post", "/rollouts/{id}/rollback"}, {"get", "/compare/{gw}/{machine}"}, {"get", "/compare"}, {"get", "/audit"},
+		{"post", "/login"}, {"get", "/session"}, {"post", "/logout"}, {"get", "/users"}, {"put", "/users/{name}"},
+		{"delete", "/users/{name}"}, {"get", "/tokens"}, {"post", "/tokens"}, {"delete", "/tokens/{id}"}, {"get", "/stream"},
+		{"get", "/machines"}, {"get", "/alerts"}, {"get", "/alerts/{id}"}, {"post", "/alerts/{id}/ack"},
 	} {
 		if _, ok := doc.Paths[r.path][r.method]; !ok {
 			t.Errorf("openapi.yaml has no %s %s", r.method, r.path)

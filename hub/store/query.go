@@ -88,13 +88,18 @@ type Machine struct {
 	Threshold  *float64  `json:"threshold"` // champion's alert threshold at that score
 	LastSeen   time.Time `json:"last_seen"`
 	OpenAlerts int       `json:"open_alerts"`
+	// ChampionSince is when the active champion was deployed (its age);
+	// nil when the registry knows no champion for the machine.
+	ChampionSince *time.Time `json:"champion_since"`
 }
 
 // Machines lists every machine by gateway and id.
 func (s *Store) Machines(ctx context.Context) ([]Machine, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT m.gateway, m.id, m.type, m.site, m.line, m.sensors, m.model,
 		m.last_score, m.threshold, m.last_seen,
-		(SELECT count(*) FROM alerts a WHERE a.gateway = m.gateway AND a.machine = m.id AND a.status = 'open')
+		(SELECT count(*) FROM alerts a WHERE a.gateway = m.gateway AND a.machine = m.id AND a.status = 'open'),
+		(SELECT max(d.since) FROM deployments d WHERE d.gateway = m.gateway AND d.machine = m.id AND d.role = 'champion'
+			AND d.status IN ('pending', 'acked'))
 		FROM machines m ORDER BY m.gateway, m.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list machines: %w", err)
@@ -106,8 +111,9 @@ func (s *Store) Machines(ctx context.Context) ([]Machine, error) {
 		var sensors string
 		var score, thr sql.NullFloat64
 		var last int64
+		var champ sql.NullInt64
 		if err := rows.Scan(&m.Gateway, &m.ID, &m.Type, &m.Site, &m.Line, &sensors, &m.Model,
-			&score, &thr, &last, &m.OpenAlerts); err != nil {
+			&score, &thr, &last, &m.OpenAlerts, &champ); err != nil {
 			return nil, fmt.Errorf("list machines: %w", err)
 		}
 		if err := json.Unmarshal([]byte(sensors), &m.Sensors); err != nil || m.Sensors == nil {
@@ -120,6 +126,10 @@ func (s *Store) Machines(ctx context.Context) ([]Machine, error) {
 			m.Threshold = &thr.Float64
 		}
 		m.LastSeen = time.Unix(0, last).UTC()
+		if champ.Valid {
+			t := time.Unix(0, champ.Int64).UTC()
+			m.ChampionSince = &t
+		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
@@ -204,6 +214,8 @@ type Alert struct {
 	StatusTime   time.Time           `json:"status_time"`
 	Contributors []wire.Contribution `json:"contributors"`
 	Message      string              `json:"message,omitempty"`
+	// Label is the latest technician feedback label, if any.
+	Label string `json:"label,omitempty"`
 }
 
 // AlertFilter selects alerts. Zero fields match everything.
@@ -220,7 +232,7 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 		f.Limit = 100
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, gateway, machine, model, severity, score, threshold, start_time,
-		received, status, status_time, contributors, message FROM alerts
+		received, status, status_time, contributors, message, `+latestLabel+` FROM alerts
 		WHERE (?1 = '' OR status = ?1) AND (?2 = '' OR gateway = ?2) AND (?3 = '' OR machine = ?3)
 		ORDER BY start_time DESC, id LIMIT ?4`, f.Status, f.Gateway, f.Machine, f.Limit)
 	if err != nil {
@@ -233,7 +245,7 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 		var start, recv, st int64
 		var contrib string
 		if err := rows.Scan(&a.ID, &a.Gateway, &a.Machine, &a.Model, &a.Severity, &a.Score, &a.Threshold,
-			&start, &recv, &a.Status, &st, &contrib, &a.Message); err != nil {
+			&start, &recv, &a.Status, &st, &contrib, &a.Message, &a.Label); err != nil {
 			return nil, fmt.Errorf("list alerts: %w", err)
 		}
 		if err := json.Unmarshal([]byte(contrib), &a.Contributors); err != nil || a.Contributors == nil {
@@ -274,14 +286,20 @@ func (s *Store) AckAlertBy(ctx context.Context, id, who string, now time.Time) (
 	return s.alert(ctx, id)
 }
 
+// latestLabel selects an alert row's latest feedback label (” for none).
+const latestLabel = `coalesce((SELECT f.label FROM feedback f WHERE f.alert_id = alerts.id ORDER BY f.id DESC LIMIT 1), '')`
+
+// Alert returns one alert with its latest label, or ErrNotFound.
+func (s *Store) Alert(ctx context.Context, id string) (Alert, error) { return s.alert(ctx, id) }
+
 func (s *Store) alert(ctx context.Context, id string) (Alert, error) {
 	var a Alert
 	var start, recv, st int64
 	var contrib string
 	err := s.db.QueryRowContext(ctx, `SELECT id, gateway, machine, model, severity, score, threshold, start_time,
-		received, status, status_time, contributors, message FROM alerts WHERE id = ?`, id).
+		received, status, status_time, contributors, message, `+latestLabel+` FROM alerts WHERE id = ?`, id).
 		Scan(&a.ID, &a.Gateway, &a.Machine, &a.Model, &a.Severity, &a.Score, &a.Threshold,
-			&start, &recv, &a.Status, &st, &contrib, &a.Message)
+			&start, &recv, &a.Status, &st, &contrib, &a.Message, &a.Label)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Alert{}, fmt.Errorf("alert %q: %w", id, ErrNotFound)
 	}

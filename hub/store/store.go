@@ -326,6 +326,37 @@ var migrations = []string{
 		PRIMARY KEY (gateway, seq, machine, signal)
 	) WITHOUT ROWID;
 	CREATE INDEX drift_events_machine ON drift_events (gateway, machine, time);`,
+	// 5: hub login: users, their sessions and API tokens (secrets stored
+	// only as hashes; see hub/auth).
+	`CREATE TABLE users (
+		name     TEXT PRIMARY KEY,
+		role     TEXT NOT NULL,
+		password TEXT NOT NULL,
+		created  INTEGER NOT NULL,
+		updated  INTEGER NOT NULL,
+		by       TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE sessions (
+		id_hash   BLOB PRIMARY KEY,
+		user      TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+		created   INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL,
+		expires   INTEGER NOT NULL,
+		remote    TEXT NOT NULL DEFAULT ''
+	) WITHOUT ROWID;
+	CREATE INDEX sessions_user ON sessions (user);
+	CREATE INDEX sessions_expires ON sessions (expires);
+	CREATE TABLE api_tokens (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		hash       BLOB NOT NULL UNIQUE,
+		created    INTEGER NOT NULL,
+		created_by TEXT NOT NULL DEFAULT '',
+		expires    INTEGER NOT NULL DEFAULT 0,
+		last_used  INTEGER NOT NULL DEFAULT 0,
+		revoked    INTEGER NOT NULL DEFAULT 0
+	);`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

@@ -1,7 +1,8 @@
 // Package ui serves the hub's web UI, embedded in the binary: a small
 // single page in plain ES modules (assets/js, one module per page: fleet,
 // machine, alerts, models, A/B, rollouts) with no build step, reading the
-// JSON API under /api/v1 and polling it while visible. Plots use uPlot,
+// JSON API under /api/v1 (polling it while visible; the machine page is
+// pushed by server-sent events), behind the hub's login. Plots use uPlot,
 // whose own dist files are vendored in assets/vendor by vendor.sh at the
 // version pinned in package.json; nothing loads from another origin.
 // Browser tests live in browsertest.

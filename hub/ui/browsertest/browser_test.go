@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"millwright/hub/auth"
+	"millwright/hub/config"
 	"millwright/hub/server"
 	"millwright/hub/store"
+	"millwright/internal/conf"
 )
 
 const installHint = "run scripts/install-browser.sh (installs Debian's chromium and, with npm ci, hub/ui's pinned playwright-core)"
@@ -72,10 +75,41 @@ func prerequisites(t *testing.T) env {
 	return e
 }
 
+// users are the logins of the test hub, by role; the script gets them
+// as USERS (name:password:role, comma-separated).
+var users = []struct {
+	name, password string
+	role           auth.Role
+}{
+	{"dana", "dana-operator-pw", auth.Operator},
+	{"tomas", "tomas-technician-pw", auth.Technician},
+	{"vera", "vera-viewer-pw", auth.Viewer},
+	{"lina", "lina-viewer-pw", auth.Viewer}, // locked out by the rate-limit check
+	{"ada", "ada-admin-password", auth.Admin},
+}
+
+func usersEnv() string {
+	var parts []string
+	for _, u := range users {
+		parts = append(parts, u.name+":"+u.password+":"+u.role.String())
+	}
+	return "USERS=" + strings.Join(parts, ",")
+}
+
+// hubToken is an admin API token of the hub under test, for api().
+var hubToken string
+
+// startHub starts a hub that requires a login (cheap password hashes,
+// three login attempts per user name) with the users above.
 func startHub(t *testing.T) *server.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0"})
+	ac := config.DefaultAuth()
+	ac.Mode = config.AuthRequired
+	ac.LoginLimit.UserBurst, ac.LoginLimit.UserEvery = 3, conf.Duration(time.Hour)
+	ac.LoginLimit.AddressBurst = 1000
+	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0",
+		Auth: ac, AuthParams: auth.Params{Time: 1, Memory: 1024, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	if err != nil {
 		cancel()
 		t.Fatalf("start hub: %v", err)
@@ -88,6 +122,15 @@ func startHub(t *testing.T) *server.Server {
 			t.Errorf("hub Run: %v", err)
 		}
 	})
+	for _, u := range users {
+		if err := srv.Auth().SetPassword(t.Context(), u.name, u.role, u.password, "browsertest"); err != nil {
+			t.Fatalf("add user %s: %v", u.name, err)
+		}
+	}
+	hubToken, _, err = srv.Auth().CreateToken(t.Context(), "browsertest", auth.Admin, time.Hour, "browsertest")
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for srv.Ready() != nil {
 		if time.Now().After(deadline) {
@@ -110,7 +153,7 @@ func runScript(t *testing.T, e env, base, mode string, extra ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.node, "ui.mjs")
 	cmd.Env = append(os.Environ(), "HUB_URL="+base, "MODE="+mode, "CHROMIUM="+e.chromium,
-		"ARTIFACTS="+e.artifacts, "PROFILE_DIR="+t.TempDir())
+		"ARTIFACTS="+e.artifacts, "PROFILE_DIR="+t.TempDir(), usersEnv())
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
@@ -136,7 +179,7 @@ func api(t *testing.T, method, url string, body any) (int, map[string]any) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-User", "browsertest")
+	req.Header.Set("Authorization", "Bearer "+hubToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -198,8 +241,15 @@ func TestUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) == 0 || fs[len(fs)-1].Label != store.LabelFalseAlarm || !strings.Contains(fs[len(fs)-1].Note, "loose sensor") {
-		t.Errorf("press-1 feedback = %+v, want false_alarm with the technician's note", fs)
+	if len(fs) == 0 || fs[len(fs)-1].Label != store.LabelFalseAlarm || !strings.Contains(fs[len(fs)-1].Note, "loose sensor") ||
+		fs[len(fs)-1].Who != "dana" {
+		t.Errorf("press-1 feedback = %+v, want false_alarm with the note, by the logged-in dana", fs)
+	}
+	// The audit log names the logged-in users, and the refused changes
+	// changed nothing.
+	es, err := srv.Store().Audit(ctx, store.AuditFilter{Subject: "alert/gw-a-pump-1-1", Action: "alert.ack"})
+	if err != nil || len(es) != 1 || es[0].Actor != "tomas" || es[0].Action != "alert.ack" {
+		t.Errorf("pump-1 audit = %+v (%v), want one alert.ack by tomas", es, err)
 	}
 	if rollouts {
 		ds, err := srv.Store().Deployments(ctx, store.DeploymentFilter{Gateway: "gw-a", Machine: "press-2", Role: "challenger"})

@@ -210,14 +210,20 @@ func liveFeed(t *testing.T, brokerAddr string) string {
 		// Two seconds ahead: strictly newer than any seeded point.
 		env := wire.Envelope{Version: wire.Version, Sender: "gw-a", Seq: seq, Time: time.Now().Add(2 * time.Second).UnixNano()}
 		mu.Unlock()
-		b, err := wire.Marshal(&wire.Metrics{Env: env, IntervalNs: int64(time.Minute), Series: []wire.ModelMetric{{
+		// ?alert=ID publishes an alert of press-1 instead of metrics.
+		leaf, msg := wire.LeafMetrics, wire.Message(&wire.Metrics{Env: env, IntervalNs: int64(time.Minute), Series: []wire.ModelMetric{{
 			Machine: "press-1", Model: "hst", Role: wire.RoleChampion, Kind: "hst", Count: 600,
 			ScoreMean: 0.5, ScoreMax: 0.55, ScoreLast: 0.5, Threshold: 0.8}}})
+		if id := r.URL.Query().Get("alert"); id != "" {
+			leaf, msg = wire.LeafAlerts, &wire.Alert{Env: env, ID: id, Machine: "press-1", Model: "hst", Severity: wire.SeverityWarning,
+				Score: 0.84, Threshold: 0.8, Message: "published while the page is open"}
+		}
+		b, err := wire.Marshal(msg)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if tok := c.Publish(wire.AgentTopic("gw-a", wire.LeafMetrics), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(wire.AgentTopic("gw-a", leaf), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			http.Error(w, fmt.Sprint("publish: ", tok.Error()), http.StatusBadGateway)
 			return
 		}

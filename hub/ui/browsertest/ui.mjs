@@ -1,7 +1,8 @@
 // Drives the hub UI in headless Chromium (playwright-core, Debian's
 // chromium). Run by browser_test.go, which starts and seeds the hub:
 //   HUB_URL, MODE (full | perf), CHROMIUM, ARTIFACTS, PROFILE_DIR,
-//   EXPECT_ROLLOUTS and FEED_URL (full), EXPECT_MACHINES (perf).
+//   USERS (name:password:role,…), EXPECT_ROLLOUTS and FEED_URL (full),
+//   EXPECT_MACHINES (perf).
 // Exits non-zero with a message naming the failed check.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +18,12 @@ rmSync(join(shots, "failure.png"), { force: true }); // left by an earlier faile
 let step = "start";
 let current = null; // the page to describe when a check fails
 const errors = [];
+const users = Object.fromEntries((process.env.USERS || "").split(",").filter(Boolean).map((u) => {
+  const [name, password, role] = u.split(":");
+  return [role === "viewer" && name !== "vera" ? "locked" : role, { name, password, role }];
+}));
+// Steps named "expect …" provoke refusals (401, 403, 429) on purpose.
+const expected = () => step.startsWith("expect ");
 
 async function open(name, options) {
   // A fresh profile each time: Chromium must find nothing to sync or fetch.
@@ -29,6 +36,7 @@ async function open(name, options) {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     if (step.startsWith("degrade") && m.text().includes("404")) return; // the 404s it asked for
+    if (expected() && /40[13]|429/.test(m.text())) return; // the refusals it asked for
     errors.push(`[${step}] console error: ${m.text()}`);
   });
   page.on("pageerror", (e) => errors.push(`[${step}] page error: ${e.message}`));
@@ -37,7 +45,7 @@ async function open(name, options) {
     if (!why.includes("ERR_ABORTED")) errors.push(`[${step}] request failed: ${r.url()} ${why}`);
   });
   page.on("response", (r) => {
-    if (r.status() >= 400 && !(step.startsWith("degrade") && r.status() === 404)) errors.push(`[${step}] HTTP ${r.status()} for ${r.url()}`);
+    if (r.status() >= 400 && !(step.startsWith("degrade") && r.status() === 404) && !expected()) errors.push(`[${step}] HTTP ${r.status()} for ${r.url()}`);
   });
   current = page;
   return { ctx, page };
@@ -45,6 +53,35 @@ async function open(name, options) {
 
 function check(cond, msg) {
   if (!cond) throw new Error(`[${step}] ${msg}`);
+}
+
+// logIn fills the login form the hub shows first, and waits for the fleet.
+async function logIn(page, who) {
+  const u = users[who];
+  check(u, "no " + who + " in USERS");
+  step = "log in as " + u.name;
+  await page.goto(base);
+  await page.waitForSelector('body[data-ready="login"] form[data-login]');
+  await page.fill('form[data-login] input[name="username"]', u.name);
+  await page.fill('form[data-login] input[name="password"]', u.password);
+  await page.click('form[data-login] button[type="submit"]');
+  await page.waitForSelector('body[data-ready="fleet"]');
+  check((await page.locator("#user-name").innerText()).includes(u.name), "the header does not name " + u.name);
+  return u;
+}
+
+// api calls the hub from inside the page, as the page's own fetch would
+// (same cookie), with or without the session's CSRF token.
+async function api(page, method, path, body, csrf = true) {
+  return page.evaluate(async ([method, path, body, csrf]) => {
+    const s = await (await fetch("api/v1/session")).json();
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (csrf) headers["X-CSRF-Token"] = s.csrf;
+    const r = await fetch("api/v1/" + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    let data = null;
+    try { data = await r.json(); } catch { /* empty */ }
+    return { status: r.status, data };
+  }, [method, path, body, csrf]);
 }
 
 async function visit(page, hash, name) {
@@ -64,8 +101,11 @@ async function count(page, sel) {
 
 async function desktop() {
   const { ctx, page } = await open("desktop", { viewport: { width: 1366, height: 900 } });
+  await logIn(page, "operator");
   // Fleet
   await visit(page, "#/", "fleet");
+  check(await page.locator('tr[data-machine="press-1"] [data-champion-age]').innerText() !== "", "fleet shows no champion age for press-1");
+  check(!(await page.locator("#nav-admin").isVisible()), "an operator is offered the Admin page");
   for (const m of ["press-1", "press-2", "pump-1", "mill-1", "mill-2", "oven-1"]) {
     check(await count(page, `tr[data-machine="${m}"]`) === 1, `fleet does not list ${m}`);
   }
@@ -89,12 +129,22 @@ async function desktop() {
   const legend = await page.locator(".u-legend").innerText();
   for (const s of ["hst (champion)", "hst-twin (twin)", "rrcf (challenger)", "threshold"]) check(legend.includes(s), `chart legend lacks ${s}: ${legend}`);
   check(await count(page, 'tr[data-alert="gw-a-press-1-1"]') === 1, "machine page lacks its alert");
-  // Live: a metrics interval published through the broker now must show up
-  // without a reload.
+  // Live: a metrics interval and an alert published through the broker now
+  // must show up without a reload, pushed (no metrics or alerts request).
+  await page.waitForSelector('[data-live="live"]');
+  const polled = [];
+  const watch = (r) => { if (/\/api\/v1\/(machines\/.*\/metrics|alerts)\b/.test(r.url())) polled.push(r.url()); };
+  page.on("request", watch);
   const last = Number(await page.getAttribute(".chart", "data-last"));
   const fed = await fetch(process.env.FEED_URL);
   check(fed.ok, "live feed: HTTP " + fed.status);
   await page.waitForFunction((n) => Number(document.querySelector(".chart").dataset.last) > n, last);
+  const fedAlert = await fetch(process.env.FEED_URL + "?alert=gw-a-press-1-live");
+  check(fedAlert.ok, "live alert feed: HTTP " + fedAlert.status);
+  await page.waitForSelector('tr[data-alert="gw-a-press-1-live"]');
+  page.off("request", watch);
+  check(polled.length === 0, "the machine page polled instead of being pushed: " + polled.join(", "));
+  console.log("machine page: a metric and an alert arrived by server push, no reload, no polling");
   check(await count(page, 'h1 .num') === 1, "machine header lacks its score");
   check(await count(page, "tr[data-deployment]") >= 1, "machine page lacks deployments");
   check(await count(page, 'tr[data-drift="force"]') === 1, "machine page lacks its drift event");
@@ -135,8 +185,7 @@ async function desktop() {
   await visit(page, "#/alerts", "alerts");
   check(await count(page, '[data-alert="gw-a-press-1-1"]') === 1, "inbox lacks the press-1 alert");
   await shot(page, "desktop-alerts.png");
-  await page.fill("#who", "Dana");
-  await page.press("#who", "Enter");
+  check(!(await page.locator("#who").isVisible()), "the name field shows although the hub has logins");
   await page.click('[data-alert="gw-a-press-1-1"]');
   await page.waitForSelector('body[data-ready="alerts"] [data-action="ack"]');
   step = "alert decision";
@@ -147,7 +196,7 @@ async function desktop() {
   await page.fill('textarea[aria-label="note"]', "loose sensor cable on the force gauge");
   await page.click('[data-action="label"]');
   await page.waitForSelector('li[data-feedback="false_alarm"]');
-  check((await page.locator("ul.history").innerText()).includes("Dana"), "feedback does not name the technician");
+  check((await page.locator("ul.history").innerText()).includes("dana"), "feedback does not name the logged-in user");
   await page.click('[data-action="resolve"]');
   await page.waitForSelector('[data-status="resolved"]');
   await shot(page, "desktop-alert.png");
@@ -188,6 +237,17 @@ async function desktop() {
   } else {
     console.log("promote and roll back: not checked (no rollouts on this hub)");
   }
+  // The alerts list carries each alert's latest label.
+  await visit(page, "#/alerts", "alerts");
+  await page.click('button[role="tab"] >> text=All');
+  await page.waitForSelector('[data-alert="gw-a-press-1-1"] [data-label-tag="false_alarm"]');
+  // Log out: the login page returns and the API refuses the old session.
+  step = "expect logout";
+  await page.click("#logout");
+  await page.waitForSelector('body[data-ready="login"]');
+  const after = await page.evaluate(async () => (await fetch("api/v1/status")).status);
+  check(after === 401, "after logout GET /api/v1/status answers " + after + ", want 401");
+  console.log("labels in the inbox, logout: ok");
   await ctx.close();
 }
 
@@ -195,6 +255,7 @@ async function desktop() {
 // checks that each page still loads and says what is missing.
 async function degrade() {
   const { ctx, page } = await open("degrade", { viewport: { width: 1366, height: 900 } });
+  await logIn(page, "operator");
   const gone = /\/api\/v1\/(deployments|compare|rollouts|audit|snapshots|models|drift)(\/|\?|$)/;
   await page.route((u) => gone.test(u.pathname), (r) => r.fulfill({
     status: 404, contentType: "application/json", body: JSON.stringify({ error: "no such endpoint" }) }));
@@ -213,6 +274,7 @@ async function degrade() {
 
 async function phone() {
   const { ctx, page } = await open("phone", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  await logIn(page, "technician");
   const pages = [["#/", "fleet"], ["#/machine/gw-a/press-1", "machine"], ["#/alerts/gw-a-pump-1-1", "alerts"], ["#/models", "models"],
     ["#/ab/gw-a/press-1", "ab"], ["#/ab", "ab"], ["#/alerts", "alerts"]];
   for (const [hash, name] of pages) {
@@ -234,6 +296,24 @@ async function phone() {
     check(layout.bad.length === 0, "controls outside the screen or too small: " + layout.bad.join("; "));
     await shot(page, "phone-" + (hash.replace(/[#/]+/g, "-").replace(/^-|-$/g, "") || "fleet") + ".png");
   }
+  // A technician sees no Promote, and the hub refuses the promotion anyway.
+  await visit(page, "#/ab/gw-a/press-1", "ab");
+  step = "expect technician refused";
+  check(await count(page, 'button[data-action="promote"]') === 0, "a technician is offered Promote");
+  check(await count(page, '[data-needs="operator"]') >= 1, "the A/B page does not say an operator promotes");
+  const deps = await api(page, "GET", "deployments?gateway=gw-a&machine=press-1&role=challenger&active=true");
+  const dep = (deps.data.deployments || [])[0];
+  const promo = await api(page, "POST", "promotions", { deployment: dep ? dep.id : "dep-none", reason: "technician tries" });
+  check(promo.status === 403 && /operator/.test(promo.data.error), `technician promotion: HTTP ${promo.status} ${JSON.stringify(promo.data)}, want 403 naming the operator role`);
+  const rb = await api(page, "POST", "rollouts/ro-none/rollback", {});
+  check(rb.status === 403, `technician rollback: HTTP ${rb.status}, want 403`);
+  // A state-changing request without the session's CSRF token is refused.
+  const forged = await api(page, "POST", "alerts/gw-a-pump-1-1/ack", {}, false);
+  check(forged.status === 403 && /CSRF/.test(forged.data.error), `ack without CSRF token: HTTP ${forged.status} ${JSON.stringify(forged.data)}, want 403`);
+  const still = await api(page, "GET", "alerts/gw-a-pump-1-1");
+  check(still.data.status === "open", "the refused ack changed the alert: " + still.data.status);
+  console.log("technician: no Promote shown, promotion and rollback refused (403), CSRF-less POST refused (403)");
+  await visit(page, "#/alerts", "alerts");
   step = "phone acknowledge";
   await page.tap('[data-alert="gw-a-pump-1-1"] [data-action="ack"]');
   await page.waitForSelector('[data-alert="gw-a-pump-1-1"]', { state: "detached" });
@@ -241,8 +321,73 @@ async function phone() {
   await ctx.close();
 }
 
+// admin makes an API token and a user on the Admin page, uses the token
+// from outside the browser, then revokes it.
+async function admin() {
+  const { ctx, page } = await open("admin", { viewport: { width: 1366, height: 900 } });
+  await logIn(page, "admin");
+  check(await page.locator("#nav-admin").isVisible(), "an admin has no Admin page in the menu");
+  await visit(page, "#/admin", "admin");
+  check(await count(page, 'tr[data-user="dana"]') === 1, "the user list lacks dana");
+  await page.fill('input[aria-label="new token name"]', "ci-reader");
+  await page.selectOption('select[aria-label="new token role"]', "viewer");
+  await page.click('form[data-form="token"] button[type="submit"]');
+  const secret = (await page.locator("[data-token-secret]").innerText()).trim();
+  check(/^mwt_/.test(secret), "no token secret shown: " + secret);
+  const withToken = () => fetch(base + "api/v1/status", { headers: { Authorization: "Bearer " + secret } });
+  check((await withToken()).status === 200, "the new token is refused");
+  await page.fill('input[aria-label="new user name"]', "newtech");
+  await page.selectOption('select[aria-label="new user role"]', "technician");
+  await page.fill('input[aria-label="new user password"]', "newtech-password");
+  await page.click('form[data-form="user"] button[type="submit"]');
+  await page.waitForSelector('tr[data-user="newtech"]');
+  await shot(page, "desktop-admin.png");
+  step = "revoke token";
+  await page.click('tr[data-token] [data-action="revoke-token"]');
+  await page.click('dialog [data-confirm="yes"]');
+  await page.waitForSelector("tr[data-token].ended");
+  check((await withToken()).status === 401, "the revoked token still works");
+  console.log("admin: token created (shown once), used, revoked; user created");
+  await ctx.close();
+}
+
+// ratelimit tries a wrong password until the hub refuses further logins
+// of that user, even with the right password.
+async function ratelimit() {
+  const { ctx, page } = await open("ratelimit", { viewport: { width: 1366, height: 900 } });
+  const u = users.locked;
+  step = "expect ratelimit";
+  await page.goto(base);
+  await page.waitForSelector('body[data-ready="login"]');
+  const attempt = async (pw) => {
+    await page.fill('input[name="username"]', u.name);
+    await page.fill('input[name="password"]', pw);
+    const resp = page.waitForResponse((r) => r.url().endsWith("/api/v1/login"));
+    await page.click('form[data-login] button[type="submit"]');
+    const r = await resp;
+    await page.waitForFunction(() => document.querySelector('form[data-login] .error').textContent !== "");
+    const msg = await page.locator("form[data-login] .error").innerText();
+    await page.evaluate(() => { document.querySelector("form[data-login] .error").textContent = ""; });
+    return [r.status(), msg];
+  };
+  const seen = [];
+  for (let i = 0; i < 6; i++) {
+    const [status, msg] = await attempt("wrong password " + i);
+    seen.push(status);
+    if (status === 429) { check(/too many login attempts/.test(msg), "rate-limited login shows: " + msg); break; }
+    check(status === 401 && /wrong user name or password/.test(msg), `wrong password: HTTP ${status} "${msg}"`);
+  }
+  check(seen.at(-1) === 429 && seen.length > 1, "login never rate-limited: " + seen.join(", "));
+  const [status] = await attempt(u.password);
+  check(status === 429, "the right password got through the rate limit: HTTP " + status);
+  await shot(page, "login-rate-limited.png");
+  console.log("login rate limit: " + seen.join(", ") + ", then the right password refused too");
+  await ctx.close();
+}
+
 async function perf() {
   const { ctx, page } = await open("perf", { viewport: { width: 1366, height: 900 } });
+  await logIn(page, "viewer");
   const runs = [];
   for (let i = 0; i < 5; i++) {
     step = "first view " + i;
@@ -273,7 +418,7 @@ async function perf() {
 
 try {
   if (mode === "perf") await perf();
-  else { await desktop(); await phone(); step = "degrade"; await degrade(); }
+  else { await desktop(); await phone(); step = "degrade"; await degrade(); await admin(); await ratelimit(); }
   if (errors.length) throw new Error("errors in the browser:\n  " + errors.join("\n  "));
   console.log(mode + ": all checks passed");
 } catch (e) {

@@ -3,7 +3,7 @@
 // machine type or site; the rollouts list below.
 
 import { fill, arr, el, dur, num, pct, count, panel, table, unavailable, confirmDialog, toast, svg } from "./dom.js";
-import { get, post, optional, enc, machinePath, NotAvailable } from "./api.js";
+import { get, post, optional, enc, machinePath, NotAvailable, can } from "./api.js";
 import { histogram, binsOf, colors } from "./chart.js";
 import { rolloutsPanel } from "./rollouts.js";
 
@@ -81,6 +81,7 @@ async function mountAsset(view, gw, id) {
       ["Verdict vs champion", (m) => verdictView(m.verdict)],
       ["", (m) => {
         if (m.role === "champion") return el("span", { class: "sub" }, "in production");
+        if (!can("operator")) return el("span", { class: "sub", "data-needs": "operator" }, "an operator promotes");
         const d = depOf(m);
         if (!d) return el("span", { class: "sub" }, deps ? "no active deployment" : "deployments not available");
         return el("button", { type: "button", "data-action": "promote", "data-deployment": d.id, onclick: () => promote(m, d) }, "Promote…");
@@ -169,7 +170,7 @@ async function mountFleet(view) {
           el("td", { class: "num" }, count(k.vectors)), el("td", { class: "num" }, count(k.alerts)),
           el("td", { class: "num" }, `${k.detected} / ${k.faults}`), el("td", { class: "num" }, num(k.false_alarms_per_day, 2)),
           el("td", { class: "num" }, num(k.f1, 2)), el("td", {}, verdictView(k.verdict)),
-          el("td", {}, pref.group === "type" && k.role !== "champion" && g.group ? el("button", {
+          el("td", {}, pref.group === "type" && k.role !== "champion" && g.group && can("operator") ? el("button", {
             type: "button", class: "secondary small", "data-action": "rollout", "data-kind": k.kind,
             onclick: () => rollOut(k, g.group, arr(g.assets).length),
           }, "Roll out…") : null))))))

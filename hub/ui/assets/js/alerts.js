@@ -2,7 +2,7 @@
 // the scores around it, what contributed, acknowledge, resolve and label.
 
 import { fill, arr, el, ago, clock, ms, num, level, panel, toast, unavailable } from "./dom.js";
-import { get, post, optional, enc, machinePath, who, NotAvailable } from "./api.js";
+import { get, post, optional, enc, machinePath, who, can, NotAvailable } from "./api.js";
 import { ScoreChart } from "./chart.js";
 
 const tabs = [["open", "Open"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["", "All"]];
@@ -37,7 +37,7 @@ async function mountInbox(view, query) {
   function card(a) {
     const href = "#/alerts/" + enc(a.id);
     const top = (a.contributors || []).slice().sort((x, y) => y.value - x.value)[0];
-    const ack = a.status === "open" ? el("button", {
+    const ack = a.status === "open" && can("technician") ? el("button", {
       type: "button", class: "small", "data-action": "ack",
       onclick: async (e) => {
         e.preventDefault();
@@ -48,7 +48,8 @@ async function mountInbox(view, query) {
     return el("a", { class: "card alert-card sev-" + a.severity, href, "data-alert": a.id },
       el("div", { class: "row" },
         el("b", {}, a.machine), el("span", { class: "sub" }, a.gateway),
-        el("span", { class: "grow" }), el("span", { class: "status " + a.status }, a.status)),
+        el("span", { class: "grow" }), a.label ? el("span", { class: "tag", "data-label-tag": a.label }, labelName(a.label)) : null,
+        el("span", { class: "status " + a.status }, a.status)),
       el("div", { class: "row" },
         el("span", { class: "sev " + a.severity }, a.severity),
         el("span", { class: "num lvl-" + level(a.score, a.threshold) }, num(a.score) + " / " + num(a.threshold)),
@@ -62,13 +63,14 @@ async function mountInbox(view, query) {
   return { refresh: load };
 }
 
-// findAlert looks an alert up in the newest thousand: the API has no
-// GET /api/v1/alerts/{id} (yet).
-// Once the alert is known, its machine's list is enough.
-async function findAlert(id, known) {
-  const q = known ? "gateway=" + enc(known.gateway) + "&machine=" + enc(known.machine) + "&" : "";
-  const all = arr((await get("alerts?" + q + "limit=1000")).alerts);
-  return all.find((a) => a.id === id) || null;
+// findAlert reads one alert (GET /api/v1/alerts/{id}); null when unknown.
+async function findAlert(id) {
+  try {
+    return await get("alerts/" + enc(id));
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
 }
 
 async function mountOne(view, id) {
@@ -117,6 +119,7 @@ async function mountOne(view, id) {
   }
 
   function drawActions() {
+    if (!can("technician")) { fill(actions, el("p", { class: "sub", "data-needs": "technician" }, "A technician acknowledges, resolves and labels alerts.")); return; }
     fill(actions, 
       el("button", { type: "button", "data-action": "ack", disabled: a.status !== "open", onclick: () => act("ack", {}, "Acknowledged") }, "Acknowledge"),
       el("button", { type: "button", "data-action": "resolve", class: "secondary", disabled: a.status === "resolved",
@@ -138,13 +141,13 @@ async function mountOne(view, id) {
     drawChoices();
     fill(feedback, 
       el("h3", {}, "Label"),
-      choices, note,
+      can("technician") && choices, can("technician") && note,
       el("div", { class: "row" },
-        el("button", { type: "button", "data-action": "label", onclick: () => {
+        can("technician") && el("button", { type: "button", "data-action": "label", onclick: () => {
           if (!chosen) { toast("Pick a label first", true); return; }
           act("feedback", { label: chosen, note: note.value.trim(), by: who() }, "Label saved");
         } }, "Save label"),
-        el("span", { class: "sub" }, who() ? "as " + who() : "set your name at the top")),
+        can("technician") && el("span", { class: "sub" }, who() ? "as " + who() : "set your name at the top")),
       list.length ? el("ul", { class: "history" }, list.slice().reverse().map((x) => el("li", { "data-feedback": x.label },
         el("b", {}, labels.find(([v]) => v === x.label)?.[1] || x.label), " ", x.note ? "— " + x.note + " " : "",
         el("span", { class: "sub" }, (x.who ? x.who + ", " : "") + ago(x.time))))) : null,
@@ -182,6 +185,10 @@ async function mountOne(view, id) {
     refresh: async () => { a = (await findAlert(id, a)) || a; drawHead(); drawActions(); },
     dispose: () => chart.dispose(),
   };
+}
+
+function labelName(v) {
+  return (labels.find(([x]) => x === v) || [v, v])[1];
 }
 
 function fact(k, v) {

@@ -2,7 +2,7 @@
 // machine's latest champion score against its threshold on top.
 
 import { fill, arr, el, ago, dur, ms, num, level, panel } from "./dom.js";
-import { get, optional, enc } from "./api.js";
+import { get, enc } from "./api.js";
 
 const STALE_MS = 5 * 60 * 1000; // silent this long while the gateway is online
 const PAGE = 200; // rows drawn at once; more on demand
@@ -20,7 +20,7 @@ const statusText = { online: "online", alerting: "alerting", offline: "offline",
 const levelColor = { ok: "#2e9d5b", warn: "#d89b00", bad: "#d23c3c", none: "#c5cad3" };
 
 export async function mount(view) {
-  let data = null; // {machines, gws, champions}
+  let data = null; // {machines, gws}
   let tick = 0;
 
   const search = el("input", { type: "search", placeholder: "Search machine, type, gateway, model…", "aria-label": "search", value: state.q, class: "grow" });
@@ -107,7 +107,6 @@ export async function mount(view) {
     const lvl = level(m.score, m.threshold);
     const thr = m.threshold > 0 ? m.threshold : 1;
     const width = m.score == null ? 0 : Math.min(100, (100 * m.score) / (thr / 0.8));
-    const champ = data.champions.get(m.gateway + "/" + m.id);
     const href = "#/machine/" + enc(m.gateway) + "/" + enc(m.id);
     return el("tr", { "data-machine": m.id, "data-gateway": m.gateway, class: "st-" + m._status },
       el("td", {}, el("a", { href, class: "mid" }, m.id),
@@ -120,7 +119,7 @@ export async function mount(view) {
           m.threshold > 0 ? el("i", { style: { left: "80%" } }) : null),
         el("div", { class: "sub" }, "threshold " + num(m.threshold))),
       el("td", {}, m.open_alerts > 0 ? el("a", { class: "badge", href: "#/alerts?machine=" + enc(m.id) }, m.open_alerts + " open") : el("span", { class: "sub" }, "no alerts")),
-      el("td", {}, m.model || "–", el("div", { class: "sub" }, champ ? "since " + dur(Date.now() - ms(champ.since)) : "")));
+      el("td", {}, m.model || "–", el("div", { class: "sub", "data-champion-age": "" }, m.champion_since ? "since " + dur(Date.now() - ms(m.champion_since)) : "")));
   }
 
   function render() {
@@ -167,7 +166,6 @@ export async function mount(view) {
     const [ms_, gws] = await Promise.all([get("machines"), get("gateways")]);
     performance.mark("fleet:fetched");
     const gmap = new Map(arr(gws.gateways).map((g) => [g.id, g]));
-    const champions = data ? data.champions : new Map();
     for (const m of ms_.machines) {
       m._status = statusOf(m, gmap.get(m.gateway));
       m._text = [m.id, m.gateway, m.type, m.model, m.site, m.line].join(" ").toLowerCase();
@@ -175,7 +173,7 @@ export async function mount(view) {
     const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0); // code-point order: fast on 5,000 machines
     ms_.machines.sort((a, b) => cmp(a.site || "", b.site || "") || cmp(a.line || "", b.line || "") ||
       cmp(a.gateway, b.gateway) || cmp(a.id, b.id));
-    data = { machines: ms_.machines, gws: gmap, champions };
+    data = { machines: ms_.machines, gws: gmap };
     const sites = [...new Set(ms_.machines.map((m) => m.site || ""))].sort();
     if (siteSel.options.length !== sites.length + 1) {
       fill(siteSel, el("option", { value: "" }, "all sites"), ...sites.map((s) => el("option", { value: s }, s ? "site " + s : "no site")));
@@ -195,21 +193,10 @@ export async function mount(view) {
   siteSel.addEventListener("change", () => { state.site = siteSel.value; state.shown = PAGE; render(); });
   sortSel.addEventListener("change", () => { state.sort = sortSel.value; state.shown = PAGE; render(); });
 
-  // Champion ages come from the deployments, after the first view.
-  async function loadChampions() {
-    const deps = await optional("deployments?role=champion&active=true&limit=5000");
-    if (!deps || !data) return;
-    const champions = new Map();
-    for (const d of arr(deps.deployments)) champions.set(d.gateway + "/" + d.machine, d);
-    data.champions = champions;
-    render();
-  }
-
   await load();
-  setTimeout(() => loadChampions().catch(() => {}), 0);
   return {
     // 5,000 machines are a few hundred kB of JSON: refresh every third tick.
-    refresh: () => (++tick % 3 === 0 ? load().then(() => (tick % 30 === 0 ? loadChampions() : null)) : null),
+    refresh: () => (++tick % 3 === 0 ? load() : null),
     dispose: () => clearTimeout(debounce),
   };
 }

@@ -1,8 +1,10 @@
 // Machine: live scores of champion, twin and challengers on one time axis
 // with the threshold and alert markers; alert history and deployments.
+// Live updates arrive as server-sent events (GET api/v1/stream) instead of
+// polling: new metric points and alerts are drawn as the hub ingests them.
 
 import { auditTable, confirmDialog, toast, fill, arr, el, ago, clock, count, dur, ms, num, level, panel, table, unavailable, short } from "./dom.js";
-import { get, post, optional, enc, machinePath, NotAvailable } from "./api.js";
+import { get, post, optional, enc, machinePath, can, NotAvailable } from "./api.js";
 import { ScoreChart } from "./chart.js";
 
 const ranges = [["15m", "15 min"], ["1h", "1 hour"], ["6h", "6 hours"], ["24h", "1 day"], ["168h", "7 days"]];
@@ -18,6 +20,7 @@ export async function mount(view, [gw, id]) {
   rangeSel.value = pref.since;
   fieldSel.value = pref.field;
   const live = el("input", { type: "checkbox", checked: true, id: "live" });
+  const liveState = el("span", { class: "live-state", "data-live": "connecting" }, "connecting…");
   const info = el("div", { class: "sub" });
   const alertsBox = el("div");
   const depsBox = el("div");
@@ -27,7 +30,7 @@ export async function mount(view, [gw, id]) {
     el("div", { class: "crumbs" }, el("a", { href: "#/fleet" }, "Fleet"), " › ", gw, " › ", el("b", {}, id)),
     head,
     panel("Anomaly scores",
-      el("div", { class: "toolbar" }, rangeSel, fieldSel, el("label", { class: "check" }, live, " live"),
+      el("div", { class: "toolbar" }, rangeSel, fieldSel, el("label", { class: "check" }, live, " live"), liveState,
         el("span", { class: "sub grow hint" }, "drag to zoom, double-click to reset"),
         el("a", { class: "button secondary", href: "#/ab/" + enc(gw) + "/" + enc(id) }, "A/B comparison")),
       chartBox, info),
@@ -55,13 +58,21 @@ export async function mount(view, [gw, id]) {
   }
 
   let alerts = [];
+  let points = [];
+  let windowMs = 0; // the range's length: points older than newest - windowMs fall off
   async function loadScores() {
     const [pts, al] = await Promise.all([
       get(base + "/metrics?since=" + enc(rangeSel.value) + "&limit=10000"),
       get("alerts?gateway=" + enc(gw) + "&machine=" + enc(id) + "&limit=200")]);
     alerts = arr(al.alerts);
-    const since = ms(pts.since);
-    const points = arr(pts.points);
+    points = arr(pts.points);
+    windowMs = Date.now() - ms(pts.since);
+    await drawScores();
+  }
+
+  async function drawScores() {
+    const since = Date.now() - windowMs;
+    if (points.length && ms(points[0].time) < since) points = points.filter((p) => ms(p.time) >= since);
     await chart.update(points, alerts.filter((a) => ms(a.start) >= since), fieldSel.value);
     const models = new Set(points.map((p) => p.model + "/" + p.role));
     info.textContent = points.length
@@ -119,23 +130,79 @@ export async function mount(view, [gw, id]) {
         el("td", {}, x.status), el("td", {}, clock(x.since), el("div", { class: "sub" }, dur(Date.now() - ms(x.since)))),
         el("td", {}, [x.by, x.reason].filter(Boolean).join(": ") || "–"),
         el("td", { class: "mono" }, x.snapshot ? el("a", { href: "#/models/" + enc(x.snapshot) }, short(x.snapshot, 12)) : "–"),
-        el("td", {}, x.role !== "champion" && (x.status === "acked" || x.status === "pending") ? el("button", {
+        el("td", {}, x.role !== "champion" && (x.status === "acked" || x.status === "pending") && can("operator") ? el("button", {
           type: "button", class: "secondary small", "data-action": "remove", onclick: () => remove(x),
         }, "Remove…") : null)))) :
       el("p", { class: "empty" }, "No deployments recorded."));
   }
 
-  rangeSel.addEventListener("change", () => { pref.since = rangeSel.value; loadScores(); });
-  fieldSel.addEventListener("change", () => { pref.field = fieldSel.value; loadScores(); });
+  // The champion's newest point also moves the header's score.
+  function drawHeadScore(p) {
+    const n = head.querySelector("h1 .num");
+    if (n && p.role === "champion") { n.textContent = num(p.score_last); n.className = "num lvl-" + level(p.score_last, p.threshold); }
+  }
+
+  // Server push: metrics and alerts of this machine as the hub stores them.
+  // EventSource reconnects by itself (the hub asks for 3 s); after a
+  // reconnect or a "resync" (events were dropped for a slow page) the page
+  // reloads what it shows, since it may have missed something.
+  let es = null;
+  let retry = 0;
+  let connectedOnce = false;
+  let queued = Promise.resolve();
+  const serial = (f) => { queued = queued.then(f).catch((e) => console.warn(e)); };
+  function setLive(state, text) { liveState.dataset.live = state; liveState.textContent = text; liveState.classList.toggle("on", state === "live"); }
+  function connect() {
+    clearTimeout(retry);
+    if (es) es.close();
+    es = new EventSource("api/v1/stream?gateway=" + enc(gw) + "&machine=" + enc(id));
+    es.addEventListener("hello", () => {
+      setLive("live", "live");
+      if (connectedOnce) serial(loadScores);
+      connectedOnce = true;
+    });
+    es.addEventListener("metrics", (e) => serial(async () => {
+      const ev = JSON.parse(e.data);
+      const fresh = arr(ev.points);
+      if (!fresh.length) return;
+      const last = points.length ? ms(points[points.length - 1].time) : 0;
+      if (ms(fresh[0].time) < last) { points.push(...fresh); points.sort((a, b) => ms(a.time) - ms(b.time)); } else points.push(...fresh);
+      fresh.forEach(drawHeadScore);
+      await drawScores();
+    }));
+    es.addEventListener("alert", (e) => serial(async () => {
+      const a = JSON.parse(e.data);
+      alerts = [a, ...alerts.filter((x) => x.id !== a.id)];
+      await drawScores();
+      dispatchEvent(new Event("mw:changed"));
+    }));
+    es.addEventListener("drift", () => serial(loadDrift));
+    es.addEventListener("resync", () => serial(loadScores));
+    es.addEventListener("logout", () => { es.close(); dispatchEvent(new Event("mw:unauthorized")); });
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // Refused (e.g. too many streams, or logged out): try again later.
+        setLive("down", "reconnecting…");
+        retry = setTimeout(() => { if (live.checked) connect(); }, 5000);
+      } else setLive("down", "reconnecting…");
+    };
+  }
+  function disconnect() { clearTimeout(retry); if (es) es.close(); es = null; setLive("off", "paused"); }
+
+  rangeSel.addEventListener("change", () => { pref.since = rangeSel.value; serial(loadScores); });
+  fieldSel.addEventListener("change", () => { pref.field = fieldSel.value; serial(drawScores); });
+  live.addEventListener("change", () => { if (live.checked) { connectedOnce = true; connect(); } else disconnect(); });
   await Promise.all([loadHead(), loadScores(), loadDeps(), loadAudit(), loadDrift()]);
+  connect();
   let tick = 0;
   return {
+    // Scores, alerts and drift come pushed; the slower-moving parts are
+    // re-read every 30 s.
     refresh: async () => {
-      if (!live.checked) return;
-      tick++;
-      await Promise.all([loadScores(), tick % 5 === 0 ? loadHead() : null, tick % 10 === 0 ? loadDeps() : null, tick % 10 === 5 ? loadAudit() : null, tick % 10 === 7 ? loadDrift() : null]);
+      if (!live.checked || ++tick % 10 !== 0) return;
+      await Promise.all([loadHead(), loadDeps(), loadAudit()]);
     },
-    dispose: () => chart.dispose(),
+    dispose: () => { disconnect(); chart.dispose(); },
   };
 }
 

@@ -2,8 +2,8 @@
 // page module exports mount(view, params) returning {refresh, dispose};
 // the router polls the visible page's refresh while the tab is visible.
 
-import { $, el, toast } from "./dom.js";
-import { get, prefetch, who, setWho } from "./api.js";
+import { $, el, fill, toast } from "./dom.js";
+import { get, prefetch, who, setWho, loadSession, login, logout, currentSession } from "./api.js";
 
 const REFRESH_MS = 3000;
 
@@ -15,6 +15,7 @@ const routes = [
   { re: /^#\/models(?:\/([^/]+))?$/, page: "models", nav: "models" },
   { re: /^#\/ab(?:\/([^/]+)\/([^/]+))?$/, page: "ab", nav: "ab" },
   { re: /^#\/rollouts(?:\/([^/]+))?$/, page: "rollouts", nav: "ab" },
+  { re: /^#\/admin$/, page: "admin", nav: "admin" },
 ];
 
 let current = null; // {dispose, refresh}
@@ -42,6 +43,7 @@ async function summary() {
 }
 
 async function route() {
+  if (!currentSession().authenticated) { showLogin(); return; }
   const my = ++seq;
   clearTimeout(timer);
   timer = null;
@@ -92,5 +94,75 @@ const whoInput = $("#who");
 whoInput.value = who();
 whoInput.addEventListener("change", () => { setWho(whoInput.value); toast("Signed as " + (whoInput.value || "anonymous")); });
 
-summary();
-route();
+// drawUser shows who is logged in (or, on a hub without login, the name
+// field) and marks the body with the role for styling.
+function drawUser() {
+  const s = currentSession();
+  const required = s.auth === "required";
+  $("#who-label").hidden = required;
+  $("#user").hidden = !required || !s.authenticated;
+  $("#user-name").textContent = s.authenticated ? `${s.name} (${s.role})` : "";
+  document.body.dataset.role = s.authenticated ? s.role : "";
+  $("#nav-admin").hidden = !(s.authenticated && s.role === "admin");
+  $("nav").hidden = !s.authenticated;
+}
+
+// showLogin replaces the page with the login form until a login succeeds.
+function showLogin() {
+  ++seq;
+  clearTimeout(timer);
+  timer = null;
+  if (current && current.dispose) current.dispose();
+  current = null;
+  drawUser();
+  $("#summary").textContent = "";
+  const name = el("input", { name: "username", autocomplete: "username", required: true, "aria-label": "user name" });
+  const pass = el("input", { name: "password", type: "password", autocomplete: "current-password", required: true, "aria-label": "password" });
+  const msg = el("p", { class: "error", role: "alert" });
+  const button = el("button", { type: "submit" }, "Log in");
+  const form = el("form", { class: "login panel", "data-login": "" },
+    el("h1", {}, "Log in"),
+    el("label", {}, "User", name), el("label", {}, "Password", pass), button, msg,
+    el("p", { class: "sub" }, "Accounts are made by an admin (hub user add). The demo prints its logins when the hub starts."));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    fill(msg);
+    try {
+      await login(name.value.trim(), pass.value);
+      drawUser();
+      summary();
+      route();
+    } catch (err) {
+      msg.textContent = err.message;
+      pass.value = "";
+      pass.focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("#view").replaceChildren(el("div", { class: "page page-login" }, form));
+  document.body.dataset.ready = "login"; // the browser tests wait on this
+  name.focus();
+}
+
+$("#logout").addEventListener("click", async () => {
+  try { await logout(); } catch (e) { console.warn(e); }
+  showLogin();
+});
+addEventListener("mw:unauthorized", () => { toast("Your session ended: log in again", true); showLogin(); });
+
+async function start() {
+  // A hub that knew us last time: fetch the fleet while asking who we are.
+  if (sessionStorage.getItem("mw.authed") === "1" && /^#?\/?(fleet)?$/.test(location.hash)) { prefetch("machines"); prefetch("gateways"); }
+  try {
+    await loadSession();
+  } catch (e) {
+    showError(e);
+  }
+  drawUser();
+  if (!currentSession().authenticated) { showLogin(); return; }
+  summary();
+  route();
+}
+start();

@@ -2,7 +2,7 @@
 // history, with Roll back.
 
 import { fill, arr, el, ago, clock, dur, pct, panel, table, unavailable, confirmDialog, toast } from "./dom.js";
-import { get, post, optional, enc, NotAvailable } from "./api.js";
+import { get, post, optional, enc, can, NotAvailable } from "./api.js";
 
 const live = (r) => r.status === "running" || r.status === "completed";
 
@@ -53,7 +53,7 @@ export async function mount(view, [id]) {
     }, el("b", {}, s.name), el("span", { class: "sub" }, arr(s.gateways).length + " gateways"))));
     const g = r.gates || {};
     const soakLeft = r.status === "running" ? r.soak_ns / 1e6 - (Date.now() - Date.parse(r.stage_started)) : 0;
-    const back = live(r) ? el("button", { type: "button", class: "danger", "data-action": "rollback", onclick: () => rollback(r) }, "Roll back") : null;
+    const back = live(r) && can("operator") ? el("button", { type: "button", class: "danger", "data-action": "rollback", onclick: () => rollback(r) }, "Roll back") : null;
     fill(box, 
       el("h1", {}, "Rollout of ", r.name || r.kind, " ", el("span", { class: "status ro-" + r.status, "data-status": r.status }, r.status)),
       el("div", { class: "facts" },

@@ -1,0 +1,5 @@
+package auth_test
+
+import "crypto/tls"
+
+var tlsState tls.ConnectionState
