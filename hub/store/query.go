@@ -325,6 +325,9 @@ type SnapshotInfo struct {
 	Size     int64     `json:"size"`
 	Received time.Time `json:"received"`
 	Source   string    `json:"source"` // SourceAgent or SourceUpload
+	// SignedBy is the id of the agent key that verifiably signed an agent
+	// snapshot; empty when it was unsigned or could not be verified.
+	SignedBy string `json:"signed_by,omitempty"`
 }
 
 // SnapshotData returns a snapshot's description and bytes.
@@ -332,9 +335,9 @@ func (s *Store) SnapshotData(ctx context.Context, id string) (SnapshotInfo, []by
 	var i SnapshotInfo
 	var recv int64
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT id, gateway, machine, model, role, parent, samples, size, received, data, source
+	err := s.db.QueryRowContext(ctx, `SELECT id, gateway, machine, model, role, parent, samples, size, received, data, source, signed_by
 		FROM snapshots WHERE id = ?`, id).
-		Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &data, &i.Source)
+		Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &data, &i.Source, &i.SignedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SnapshotInfo{}, nil, fmt.Errorf("snapshot %q: %w", id, ErrNotFound)
 	}

@@ -15,12 +15,12 @@ const (
 	SourceUpload = "upload" // uploaded through the API (e.g. agent replay --snapshot-out)
 )
 
-const snapshotCols = `id, gateway, machine, model, role, parent, samples, size, received, source`
+const snapshotCols = `id, gateway, machine, model, role, parent, samples, size, received, source, signed_by`
 
 func scanSnapshot(r scanner) (SnapshotInfo, error) {
 	var i SnapshotInfo
 	var recv int64
-	err := r.Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &i.Source)
+	err := r.Scan(&i.ID, &i.Gateway, &i.Machine, &i.Model, &i.Role, &i.Parent, &i.Samples, &i.Size, &recv, &i.Source, &i.SignedBy)
 	i.Received = time.Unix(0, recv).UTC()
 	return i, err
 }

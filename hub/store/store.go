@@ -357,6 +357,9 @@ var migrations = []string{
 		last_used  INTEGER NOT NULL DEFAULT 0,
 		revoked    INTEGER NOT NULL DEFAULT 0
 	);`,
+	// v6: where an agent snapshot came from: the id of the agent key that
+	// verifiably signed it, or '' when unsigned or unverified (hub/ingest).
+	`ALTER TABLE snapshots ADD COLUMN signed_by TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

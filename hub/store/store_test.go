@@ -169,6 +169,38 @@ func TestSnapshotAndRetention(t *testing.T) {
 	}
 }
 
+func TestSnapshotOrigin(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		data     []byte
+		signedBy string
+	}{
+		{"verified", []byte{1, 2, 3}, "0123456789abcdef"},
+		{"unverified", []byte{4, 5, 6}, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := s.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sn := &wire.Snapshot{Env: envAt(uint64(10 + i)), Machine: "m1", Model: "pca", Role: wire.RoleTwin, Data: tt.data}
+			if _, err := tx.IngestSnapshotOrigin(ctx, sn, time.Now(), tt.signedBy); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			info, _, err := s.SnapshotData(ctx, store.SnapshotID(tt.data))
+			if err != nil || info.SignedBy != tt.signedBy {
+				t.Fatalf("signed_by = %q, %v; want %q", info.SignedBy, err, tt.signedBy)
+			}
+		})
+	}
+}
+
 func TestGroupCommit(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := t.Context()

@@ -367,6 +367,12 @@ func SnapshotID(data []byte) string {
 
 // IngestSnapshot stores a model snapshot under its content hash.
 func (t *Tx) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Time) (dup bool, err error) {
+	return t.IngestSnapshotOrigin(ctx, sn, recv, "")
+}
+
+// IngestSnapshotOrigin is IngestSnapshot recording signedBy, the id of the
+// agent key whose signature the hub verified ("" for none).
+func (t *Tx) IngestSnapshotOrigin(ctx context.Context, sn *wire.Snapshot, recv time.Time, signedBy string) (dup bool, err error) {
 	gw := sn.Env.Sender
 	return t.ingest(ctx, "snapshot", &sn.Env, recv, func(now int64) error {
 		if err := touchGateway(ctx, t, gw, now); err != nil {
@@ -379,9 +385,9 @@ func (t *Tx) IngestSnapshot(ctx context.Context, sn *wire.Snapshot, recv time.Ti
 		if data == nil {
 			data = []byte{}
 		}
-		_, err := t.exec(ctx, `INSERT INTO snapshots (id, gateway, machine, model, role, parent, samples, size, received, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			SnapshotID(data), gw, sn.Machine, sn.Model, sn.Role, sn.Parent, int64(sn.Samples), len(data), now, data)
+		_, err := t.exec(ctx, `INSERT INTO snapshots (id, gateway, machine, model, role, parent, samples, size, received, data, signed_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			SnapshotID(data), gw, sn.Machine, sn.Model, sn.Role, sn.Parent, int64(sn.Samples), len(data), now, data, signedBy)
 		if err != nil {
 			return fmt.Errorf("insert snapshot: %w", err)
 		}
