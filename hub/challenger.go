@@ -44,6 +44,7 @@ func runChallenger(ctx context.Context, args []string, out io.Writer) error {
 	name := fs.String("name", "", "model instance `name` (default challenger-KIND)")
 	by := fs.String("by", os.Getenv("USER"), "who asks (audit log)")
 	reason := fs.String("reason", "", "why (audit log)")
+	tokenEnv := fs.String("token-env", "MW_HUB_TOKEN", "environment `variable` holding an operator API token (hub token create)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func runChallenger(ctx context.Context, args []string, out io.Writer) error {
 		}
 		set[k] = f
 	}
-	c := &client{base: strings.TrimRight(*hub, "/"), by: *by, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &client{base: strings.TrimRight(*hub, "/"), by: *by, token: os.Getenv(*tokenEnv), http: &http.Client{Timeout: 30 * time.Second}}
 	if *snapFile != "" {
 		data, err := os.ReadFile(*snapFile)
 		if err != nil {
@@ -96,6 +97,7 @@ func runChallenger(ctx context.Context, args []string, out io.Writer) error {
 
 type client struct {
 	base, by string
+	token    string // API token, sent as a bearer credential; never logged
 	http     *http.Client
 }
 
@@ -109,6 +111,9 @@ func (c *client) do(ctx context.Context, method, path, ctype string, body []byte
 	req.Header.Set("Content-Type", ctype)
 	if c.by != "" {
 		req.Header.Set("X-User", c.by)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

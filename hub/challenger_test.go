@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"millwright/hub/config"
 	"millwright/hub/server"
 	"millwright/hub/store"
 	"millwright/wire"
@@ -75,5 +76,46 @@ func TestChallengerCommand(t *testing.T) {
 	ds, err := srv.Store().Deployments(ctx, store.DeploymentFilter{Role: wire.RoleChallenger})
 	if err != nil || len(ds) != 1 || ds[0].Snapshot != store.SnapshotID([]byte("warm state")) || ds[0].Settings["trees"] != 30 {
 		t.Fatalf("deployments = %+v, %v", ds, err)
+	}
+}
+
+// TestChallengerToken: against a hub that requires a login, the command
+// is refused without a token and works with an operator API token taken
+// from the environment.
+func TestChallengerToken(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	dir := t.TempDir()
+	var tok bytes.Buffer
+	if err := runToken(ctx, []string{"create", "--data", dir, "--name", "ci", "--role", "operator"}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Options{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0",
+		Auth: config.Auth{Mode: config.AuthRequired}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+	})
+	if _, err := srv.Store().IngestBirth(ctx, &wire.Birth{Env: wire.Envelope{Version: 1, Sender: "gw1", Seq: 1},
+		Machines: []wire.MachineInfo{{ID: "motor-1", Type: "motor", Model: "hst"}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--hub", "http://" + srv.HTTPAddr(), "--kind", "rrcf", "--target", "motor-1", "--token-env", "MW_TEST_HUB_TOKEN"}
+	var out bytes.Buffer
+	if err := runChallenger(ctx, args, &out); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("without a token: err = %v, want 401", err)
+	}
+	t.Setenv("MW_TEST_HUB_TOKEN", strings.TrimSpace(tok.String()))
+	if err := runChallenger(ctx, args, &out); err != nil {
+		t.Fatalf("with an operator token: %v", err)
+	}
+	if !strings.Contains(out.String(), "gw1/motor-1  challenger-rrcf  pending") {
+		t.Fatalf("output = %q", out.String())
 	}
 }
