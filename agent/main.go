@@ -3,6 +3,8 @@
 // alerts, metrics and model snapshots to the hub.
 //
 //	agent [run] --gateway gw1 [--config agent.yaml] [--broker URL] [--state DIR] [--http ADDR] [--model KIND]
+//	agent enroll --hub URL --token TOKEN --gateway gw1 --dir DIR [--hub-ca FILE] [--ca-hash HEX]
+//	agent key [--state DIR | --gateway gw1 | --config agent.yaml]   (snapshot-signing public key, to pin at the hub)
 //	agent replay --in data.csv --out scores.csv [--model NAME] [--eval] …  (see agent/replay)
 //
 // SIGHUP makes a running agent reload its configuration file.
@@ -49,6 +51,10 @@ func run(ctx context.Context, args []string, log *slog.Logger, level *slog.Level
 		return runAgent(ctx, args, log, level)
 	case "replay":
 		return replay.Main(ctx, args, os.Stdout, os.Stderr)
+	case "enroll":
+		return runEnroll(ctx, args, os.Stdout)
+	case "key":
+		return runKey(args, os.Stdout)
 	}
-	return fmt.Errorf("unknown command %q (known: run, replay)", cmd)
+	return fmt.Errorf("unknown command %q (known: run, replay, enroll)", cmd)
 }

@@ -102,6 +102,7 @@ func parseRun(args []string) (daemon.Options, error) {
 		return daemon.Options{}, fmt.Errorf("configuration: %w", err)
 	}
 	opts := daemon.FromConfig(cfg)
+	opts.BrokerURL = cfg.BrokerURL() // carries mqtt.tls's client certificate (agent/config/tls.go)
 	opts.AgentVersion = version
 	return opts, nil
 }

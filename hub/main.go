@@ -3,6 +3,12 @@
 //
 //	hub [serve] [--config FILE] [--data DIR] [--http ADDR] [--mqtt ADDR]
 //	    [--broker URL] [--status-every DURATION]
+//	hub user add --name NAME --role ROLE [--password-env VAR] [--config FILE] | list | delete --name NAME
+//	hub token create --name NAME --role ROLE [--ttl DURATION] | list | revoke --id ID
+//	hub enroll --gateway ID [--ttl 1h] [--config FILE]   (one-time enrolment token)
+//	hub revoke --gateway ID [--config FILE]
+//	hub cert [--name hub | --server --host H1,H2 --name NAME] --out DIR   (external broker)
+//	hub keys list|generate|rotate|activate ID|retire ID [--dir DIR | --config FILE]   (command-signing keys)
 //	hub challenger --kind KIND (--target ASSET... | --type TYPE) [--hub URL]
 //	    [--snapshot FILE | --snapshot-id ID] [--set key=value...] [--name NAME]
 package main
@@ -19,6 +25,7 @@ import (
 	"time"
 
 	"millwright/hub/config"
+	"millwright/hub/enroll"
 	"millwright/hub/server"
 	"millwright/internal/conf"
 )
@@ -40,10 +47,22 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "challenger" {
 		return runChallenger(ctx, args[1:], os.Stdout)
 	}
+	if len(args) > 0 && (args[0] == "enroll" || args[0] == "revoke" || args[0] == "cert") {
+		return enroll.Main(ctx, args[0], args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "user" {
+		return runUser(ctx, args[1:], os.Stdin, os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "keys" {
+		return runKeys(args[1:], os.Stdout)
+	}
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(ctx, args[1:], os.Stdout)
+	}
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return fmt.Errorf("unknown command %q (want: serve, challenger)", args[0])
+		return fmt.Errorf("unknown command %q (want: serve, user, token, challenger)", args[0])
 	}
 	fs := flag.NewFlagSet("hub serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "YAML config `file` (defaults need none)")
@@ -94,7 +113,17 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("hub: http://%s  mqtt %s  data %s\n", srv.HTTPAddr(), srv.BrokerURL(), cfg.DataDir)
+	scheme := "http"
+	if cfg.HTTP.TLS.Enabled() {
+		scheme = "https"
+	}
+	fmt.Printf("hub: %s://%s  mqtt %s  data %s\n", scheme, srv.HTTPAddr(), srv.BrokerURL(), cfg.DataDir)
+	if cfg.MQTT.TLS.Enabled() {
+		fmt.Printf("hub: mqtts %s (client certificates: hub enroll --gateway ID)\n", cfg.MQTT.TLS.Listen)
+	}
+	for _, c := range srv.DemoLogins() {
+		fmt.Printf("hub: demo login  user %-10s password %s  (%s)\n", c.Name, c.Password, c.Role)
+	}
 	start := time.Now()
 	err = srv.Run(ctx)
 	opts.Logger.Info("hub stopped", "uptime", time.Since(start).Round(time.Second))

@@ -52,9 +52,15 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://$http/healthz" >/dev/null || { echo "demo: hub did not become healthy on http://$http" >&2; exit 1; }
 
+# The hub signs every command it sends with a key it made at its first start;
+# the agents trust the hub's public keys and refuse anything unsigned.
+trusted="$state/hub/keys/trusted.pem"
+[ -f "$trusted" ] || { echo "demo: the hub wrote no signing keys ($trusted)" >&2; exit 1; }
+printf 'signing:\n  required: true\n  trusted_keys: [%s]\n' "$trusted" >"$state/agent-signing.yaml"
+
 for gw in gw1 gw2; do
   port=$((9100 + ${gw#gw}))
-  bin/agent run --gateway "$gw" --broker "$broker" --state "$state/agent-$gw" --http "127.0.0.1:$port" \
+  bin/agent run --config "$state/agent-signing.yaml" --gateway "$gw" --broker "$broker" --state "$state/agent-$gw" --http "127.0.0.1:$port" \
     >>"$state/logs/agent-$gw.log" 2>&1 &
   pids+=($!)
 done
@@ -63,6 +69,7 @@ bin/firmware-sim --broker "$broker" --speed "$speed" --rate "$rate" --fault-onse
   >>"$state/logs/firmware-sim.log" 2>&1 &
 pids+=($!)
 
-echo "demo: Millwright is running — open http://$http  (logs in $state/logs/, Ctrl-C to stop)"
+echo "demo: Millwright is running — open http://$http and log in with a user printed above"
+echo "demo: (logins also in $state/hub/demo-logins.txt; logs in $state/logs/; Ctrl-C to stop)"
 wait -n "${pids[@]}" || true
 [ -n "$stopping" ] || echo "demo: a component exited; see $state/logs/" >&2

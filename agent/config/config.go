@@ -28,6 +28,8 @@ type Config struct {
 	Gateway string `yaml:"gateway"`
 	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
 	Broker string `yaml:"broker"`
+	// MQTT holds the client certificate for an mqtts:// broker (tls.go).
+	MQTT MQTT `yaml:"mqtt"`
 	// StateDir holds the outbox and model state; empty means
 	// ./data/agent-<gateway>.
 	StateDir string `yaml:"state_dir"`
@@ -47,6 +49,7 @@ type Config struct {
 	Intervals Intervals `yaml:"intervals"`
 	Outbox    Outbox    `yaml:"outbox"`
 	EventTime EventTime `yaml:"event_time"`
+	Signing   Signing   `yaml:"signing"`
 
 	// Ingest maps MQTT topics outside the wire contract to readings:
 	// topic pattern, payload format and JSON paths (package
@@ -310,6 +313,12 @@ func (c *Config) Validate() error {
 		if iv.d.D() < 10*time.Millisecond {
 			bad(iv.name, "%v: want at least 10ms", iv.d.D())
 		}
+	}
+	if err := c.Signing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.MQTT.validate(c.Broker); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Outbox.MaxBytes < MinOutboxBytes {
 		bad("outbox.max_bytes", "%d: want at least %d", c.Outbox.MaxBytes, MinOutboxBytes)

@@ -8,6 +8,7 @@ package mqttc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,8 +50,13 @@ type pahoClient interface {
 
 // Options tune New. BrokerURL and ClientID are required.
 type Options struct {
+	// BrokerURL is tcp://host:1883, or mqtts://host:8883 for TLS; a TLS
+	// URL may carry the client certificate as ?ca=…&cert=…&key=… (TLSURL).
 	BrokerURL string
 	ClientID  string
+	// TLS, when set, is the client's TLS configuration (a client
+	// certificate and the broker's CA) for an mqtts:// BrokerURL.
+	TLS *tls.Config
 	// Will is published by the broker if the connection drops uncleanly.
 	Will *Message
 	// Subscriptions are made on every (re)connect.
@@ -94,6 +100,13 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TLS == nil {
+		url, cfg, err := tlsFromURL(opts.BrokerURL)
+		if err != nil {
+			return nil, fmt.Errorf("new mqtt client: %w", err)
+		}
+		opts.BrokerURL, opts.TLS = url, cfg
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
@@ -142,6 +155,9 @@ func New(opts Options) (*Client, error) {
 		// With a persistent session, messages may arrive before the
 		// subscriptions are made again: the default handler takes them.
 		po.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { opts.OnMessage(m.Topic(), m.Payload()) })
+	}
+	if opts.TLS != nil {
+		po.SetTLSConfig(opts.TLS)
 	}
 	if w := opts.Will; w != nil {
 		po.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)

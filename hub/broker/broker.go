@@ -2,17 +2,24 @@
 // listener. Agents connect to it directly; the hub's own ingest connects to
 // it like any other client, so the same ingest code works against an
 // external broker.
+//
+// With TLSOptions it also listens for TLS with client certificates
+// required: a client's identity is its certificate's CommonName, and topic
+// ACLs keep each gateway to its own topics (see OnACLCheck in auth.go).
+// The plain listener can then be turned off (NoPlain), and the hub's own
+// clients connect over a unix socket (InternalSocket).
 package broker
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"millwright/wire"
@@ -33,6 +40,14 @@ type Options struct {
 	// and are counted there as oversized.
 	MaxPacketSize uint32
 	Logger        *slog.Logger
+
+	// TLS, when set, adds a listener requiring client certificates.
+	TLS *TLSOptions
+	// NoPlain turns the plain TCP listener off (Addr and Listener unused).
+	NoPlain bool
+	// InternalSocket, when set, is the path of a unix socket (mode 0600)
+	// for the hub's own clients, with full access: InternalURL.
+	InternalSocket string
 }
 
 // DefaultMaxPacketSize is the default Options.MaxPacketSize.
@@ -41,7 +56,12 @@ const DefaultMaxPacketSize = 2 * wire.MaxMessageSize
 // Broker is an embedded MQTT broker.
 type Broker struct {
 	srv       *mqtt.Server
-	ln        net.Listener
+	ln        net.Listener // nil with NoPlain
+	tlsLn     net.Listener // nil without TLS
+	unixLn    net.Listener // nil without InternalSocket
+	revoked   func(*x509.Certificate) bool
+	auth      *authHook
+	metrics   *metrics
 	log       *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
@@ -55,42 +75,112 @@ func New(opts Options) (*Broker, error) {
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
-	ln := opts.Listener
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", opts.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("broker listen: %w", err)
-		}
+	b := &Broker{log: opts.Logger, metrics: newMetrics()}
+	b.auth = &authHook{b: b}
+	if err := b.listen(&opts); err != nil {
+		b.closeListeners()
+		return nil, err
 	}
 	if opts.MaxPacketSize == 0 {
 		opts.MaxPacketSize = DefaultMaxPacketSize
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = opts.MaxPacketSize
-	srv := mqtt.New(&mqtt.Options{
+	b.srv = mqtt.New(&mqtt.Options{
 		Logger:       opts.Logger,
 		Capabilities: caps,
 		InlineClient: false,
 	})
-	// Anyone may connect and publish for now; mTLS and per-gateway ACLs
-	// replace this hook later.
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		ln.Close()
+	// The plain and internal listeners let anyone connect and publish (the
+	// loopback demo, the hub itself); the TLS listener authenticates by
+	// certificate and applies the ACLs.
+	if err := b.srv.AddHook(b.auth, nil); err != nil {
+		b.closeListeners()
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("broker listener: %w", err)
+	for id, ln := range map[string]net.Listener{plainID: b.ln, tlsID: b.tlsLn, internalID: b.unixLn} {
+		if ln == nil {
+			continue
+		}
+		if err := b.srv.AddListener(listeners.NewNet(id, ln)); err != nil {
+			b.closeListeners()
+			return nil, fmt.Errorf("broker listener: %w", err)
+		}
 	}
-	return &Broker{srv: srv, ln: ln, log: opts.Logger}, nil
+	return b, nil
 }
 
-// Addr returns the bound listen address, e.g. "127.0.0.1:41883".
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+func (b *Broker) listen(opts *Options) error {
+	if opts.NoPlain && opts.TLS == nil {
+		return errors.New("broker: no listener (the plain one is off and there is no TLS)")
+	}
+	if !opts.NoPlain {
+		b.ln = opts.Listener
+		if b.ln == nil {
+			var err error
+			if b.ln, err = net.Listen("tcp", opts.Addr); err != nil {
+				return fmt.Errorf("broker listen: %w", err)
+			}
+		}
+	}
+	if opts.TLS != nil {
+		var err error
+		if b.tlsLn, err = listenTLS(opts.TLS, b.auth.handshakeFailed); err != nil {
+			return err
+		}
+		b.revoked = opts.TLS.Revoked
+	}
+	if opts.InternalSocket != "" {
+		var err error
+		if b.unixLn, err = listenInternal(opts.InternalSocket); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-// URL returns the address as a client broker URL, e.g. "tcp://127.0.0.1:41883".
-func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+func (b *Broker) closeListeners() {
+	for _, ln := range []net.Listener{b.ln, b.tlsLn, b.unixLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// Addr returns the bound listen address, e.g. "127.0.0.1:41883": the plain
+// listener's, or the TLS listener's with NoPlain.
+func (b *Broker) Addr() string {
+	if b.ln == nil {
+		return b.TLSAddr()
+	}
+	return b.ln.Addr().String()
+}
+
+// URL returns the address as a client broker URL, e.g. "tcp://127.0.0.1:41883"
+// (or "mqtts://…" with NoPlain).
+func (b *Broker) URL() string {
+	if b.ln == nil {
+		return "mqtts://" + b.Addr()
+	}
+	return "tcp://" + b.Addr()
+}
+
+// TLSAddr is the TLS listener's bound address, or "" without TLS.
+func (b *Broker) TLSAddr() string {
+	if b.tlsLn == nil {
+		return ""
+	}
+	return b.tlsLn.Addr().String()
+}
+
+// InternalURL is the URL of the internal unix socket ("unix:///path"), or
+// URL() without one: where the hub's own clients connect.
+func (b *Broker) InternalURL() string {
+	if b.unixLn == nil {
+		return b.URL()
+	}
+	return "unix://" + b.unixLn.Addr().String()
+}
 
 // Run serves until ctx is done, then disconnects every client and closes
 // the listener.
@@ -99,7 +189,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.Close()
 		return fmt.Errorf("broker serve: %w", err)
 	}
-	b.log.Info("mqtt broker listening", "addr", b.Addr())
+	b.log.Info("mqtt broker listening", "addr", b.Addr(), "tls", b.TLSAddr(), "plain", b.ln != nil)
 	<-ctx.Done()
 	return b.Close()
 }
@@ -111,7 +201,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		// No new connections first: mochi's Close races with a connection
 		// being established.
-		b.ln.Close()
+		b.closeListeners()
 		if err := b.srv.Close(); err != nil {
 			b.closeErr = fmt.Errorf("broker close: %w", err)
 		}

@@ -32,13 +32,20 @@ type Config struct {
 	// Routing sends alerts to technicians' channels (webhooks, MQTT
 	// displays) beside the hub's own inbox, with escalation.
 	Routing routing.Config `yaml:"routing"`
+	// Auth is the login to the API and UI (hub/config/auth.go).
+	Auth Auth `yaml:"auth"`
+	// Signing signs commands and checks agents' snapshots (hub/config/signing.go).
+	Signing Signing `yaml:"signing"`
+	// PKI is the CA that enrols gateways (hub/config/tls.go).
+	PKI PKI `yaml:"pki"`
 	// StatusEvery is how often the status line is printed; 0 disables it.
 	StatusEvery conf.Duration `yaml:"status_every"`
 }
 
 // HTTP is the API and UI server.
 type HTTP struct {
-	Listen string `yaml:"listen"`
+	Listen string  `yaml:"listen"`
+	TLS    HTTPTLS `yaml:"tls"` // HTTPS when set (hub/config/tls.go)
 }
 
 // MQTT is where agents connect.
@@ -56,6 +63,8 @@ type MQTT struct {
 	// "millwright-hub" with an external broker and none with the embedded
 	// one; "none" turns it off.
 	SharedGroup string `yaml:"shared_group"`
+	// TLS is the embedded broker's mTLS listener (hub/config/tls.go).
+	TLS MQTTTLS `yaml:"tls"`
 }
 
 // SharedGroupName resolves the SharedGroup default.
@@ -149,6 +158,7 @@ func Default() Config {
 			AutoPromote: AutoPromote{Period: conf.Duration(7 * 24 * time.Hour)},
 		},
 		Influx:      influx.DefaultConfig(),
+		Auth:        DefaultAuth(),
 		StatusEvery: conf.Duration(5 * time.Second),
 	}
 }
@@ -214,6 +224,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Routing.Validate(); err != nil {
 		return err // names routing.<field> itself
+	}
+	if err := c.Auth.validate(c.HTTP.Listen); err != nil {
+		return err
+	}
+	if err := c.Signing.validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if c.StatusEvery.D() < 0 {
 		return fmt.Errorf("status_every: %v is negative", c.StatusEvery.D())

@@ -28,6 +28,10 @@ func TestGoodFixtures(t *testing.T) {
 		AutoPromote: config.AutoPromote{Enabled: true, Period: conf.Duration(14 * 24 * time.Hour)}}
 	ext := config.Default()
 	ext.MQTT.Broker = "tcp://mosquitto.local:1883"
+	prod := config.Default()
+	prod.HTTP.Listen = "0.0.0.0:8443"
+	prod.Auth.Mode, prod.Auth.SessionTTL, prod.Auth.IdleTimeout, prod.Auth.SecureCookies = config.AuthRequired,
+		conf.Duration(8*time.Hour), conf.Duration(15*time.Minute), true
 	tests := []struct {
 		file string
 		want config.Config
@@ -37,6 +41,7 @@ func TestGoodFixtures(t *testing.T) {
 		{"example.yaml", config.Default()}, // documents the defaults: must equal them
 		{"full.yaml", full},
 		{"external-broker.yaml", ext},
+		{"auth-required.yaml", prod},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -75,6 +80,9 @@ func TestBadFixtures(t *testing.T) {
 		"bad-queue.bad.yaml":       "ingest.queue",
 		"empty-datadir.bad.yaml":   "data_dir",
 		"bad-canary.bad.yaml":      "rollout.canary_percent",
+		"auth-off-public.bad.yaml": "auth.mode: off is only allowed with a loopback",
+		"bad-auth-mode.bad.yaml":   `auth.mode: "sometimes"`,
+		"auth-demo-pw.bad.yaml":    "auth.demo_password",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "*.bad.yaml"))
 	if err != nil {

@@ -19,14 +19,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"millwright/hub/api"
+	"millwright/hub/auth"
 	"millwright/hub/broker"
 	"millwright/hub/config"
+	"millwright/hub/enroll"
 	"millwright/hub/influx"
 	"millwright/hub/ingest"
 	"millwright/hub/rollout"
 	"millwright/hub/routing"
 	"millwright/hub/store"
 	"millwright/hub/ui"
+	"millwright/internal/sign"
 	"millwright/wire"
 )
 
@@ -68,6 +71,17 @@ type Options struct {
 	Influx influx.Config
 	// Routing sends alerts to webhooks and MQTT displays, with escalation.
 	Routing routing.Config
+	// Security is the CA that enrols gateways, the broker's mTLS listener
+	// and HTTPS (hub/enroll); the zero value opens the CA only.
+	Security enroll.Config
+	// Signing: commands are signed with a key generated at first start in
+	// <DataDir>/keys unless Disabled (signing.go).
+	Signing config.Signing
+	// Auth is the login to the API and UI; the zero value (mode "") leaves
+	// the API open, for in-process tests. config.Default() is the demo.
+	Auth config.Auth
+	// AuthParams are the password hash costs; zero is auth.DefaultParams().
+	AuthParams auth.Params
 }
 
 // FromConfig maps a loaded configuration onto Options.
@@ -86,6 +100,9 @@ func FromConfig(c config.Config) Options {
 		SharedGroup:    c.MQTT.SharedGroupName(),
 		Influx:         c.Influx,
 		Routing:        c.Routing,
+		Security:       enroll.FromConfig(c),
+		Signing:        c.Signing,
+		Auth:           c.Auth,
 	}
 }
 
@@ -140,6 +157,15 @@ type Server struct {
 	http     *http.Server
 	handler  http.Handler
 	url      string
+	sec      *enroll.Security
+	auth     *auth.Manager // nil when authentication is off
+	stream   *api.Stream
+	demo     []auth.Credential
+
+	signer    *sign.Signer // nil when signing is disabled
+	keyDir    string
+	agentKeys *ingest.AgentKeys
+	seq       *sign.Sequence // command sequences (anti-replay), with the signer
 }
 
 // New opens the store and binds the HTTP and (embedded) MQTT listeners, so
@@ -156,16 +182,29 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.sec, err = enroll.Open(opts.Security, opts.DataDir, opts.Logger); err != nil {
+		return nil, err
+	}
 	s.url = opts.BrokerURL
 	if s.url == "" {
-		s.broker, err = broker.New(broker.Options{Addr: opts.MQTTAddr, Logger: opts.Logger.With("component", "broker")})
+		bo, err := s.sec.BrokerOptions(broker.Options{Addr: opts.MQTTAddr, Logger: opts.Logger.With("component", "broker")})
 		if err != nil {
 			return nil, err
 		}
-		s.url = s.broker.URL()
+		s.broker, err = broker.New(bo)
+		if err != nil {
+			return nil, err
+		}
+		s.url = s.broker.InternalURL() // the plain listener's, or a unix socket with TLS
+	}
+	if err := s.setupSigning(); err != nil {
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.broker != nil {
+		reg.MustRegister(s.broker.Collectors()...)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "millwright_hub_gateways_online",
 		Help: "Gateways whose last birth/death said online.",
@@ -190,6 +229,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		OnMetrics:   s.onMetrics,
 		OnAlert:     s.onAlert,
 		OnDrift:     s.onDrift,
+
+		AgentKeys:              s.agentKeys,
+		RequireAgentSignatures: opts.Signing.RequireAgentSignatures,
 	})
 	if err != nil {
 		return nil, err
@@ -208,7 +250,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	ro := opts.Rollout
 	s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
 	s.dispatch, err = rollout.NewDispatcher(rollout.DispatcherOptions{Store: s.store, Publisher: s.pub,
-		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), MaxAttempts: ro.MaxAttempts, Now: opts.Now, Sender: opts.ClientID})
+		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), MaxAttempts: ro.MaxAttempts, Now: opts.Now, Sender: opts.ClientID,
+		Signer: s.signer, Sequence: s.seq})
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +263,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.setupAuth(ctx, reg); err != nil {
+		return nil, err
+	}
 	s.handler = api.New(api.Options{
 		Store:    s.store,
 		Ingest:   s.ingest,
@@ -228,12 +274,17 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		UI:       ui.Handler(opts.UIDir),
 		Logger:   opts.Logger.With("component", "api"),
 		Rollouts: s.rollouts,
+		Auth:     s.auth,
+		Stream:   s.stream,
 	})
+	s.handler = s.sec.Mount(s.handler) // POST /api/v1/enroll: token-authenticated, outside the login
 	s.httpLn, err = net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
+	s.httpLn = s.sec.HTTPListener(s.httpLn)
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
+	s.http.RegisterOnShutdown(s.stream.Close) // Shutdown does not end event streams by itself
 	return s, nil
 }
 
@@ -325,6 +376,7 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return s.ingest.Run(gctx) })
+	g.Go(func() error { return s.sec.Run(gctx, s.broker) }) // revocations reach the broker at once
 	g.Go(func() error { return s.router.Run(gctx) })
 	if s.influx != nil {
 		g.Go(func() error { return s.influx.Run(gctx) })
@@ -341,6 +393,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return s.dispatch.Run(gctx)
 	})
 	g.Go(func() error { return s.rollouts.Run(gctx) })
+	if s.auth != nil {
+		g.Go(func() error { return s.auth.Run(gctx) })
+	}
 	g.Go(func() error {
 		err := s.http.Serve(s.httpLn)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -370,6 +425,7 @@ func (s *Server) onMetrics(gw string, m *wire.Metrics) {
 	if s.influx != nil {
 		s.influx.AddMetrics(gw, m)
 	}
+	s.stream.PublishMetrics(gw, m)
 }
 
 func (s *Server) onAlert(a store.Alert) {
@@ -377,10 +433,12 @@ func (s *Server) onAlert(a store.Alert) {
 		s.influx.AddAlert(a)
 	}
 	s.router.Route(a)
+	s.stream.PublishAlert(a)
 }
 
 func (s *Server) onDrift(gw string, d *wire.Drift) {
 	if s.influx != nil {
 		s.influx.AddDrift(gw, d)
 	}
+	s.stream.PublishDrift(gw, d)
 }

@@ -36,16 +36,23 @@ type Mosquitto struct {
 	// URL is the broker's address for MQTT clients, tcp://127.0.0.1:PORT.
 	URL  string
 	Addr string
-	cmd  *exec.Cmd
-	dir  string
-	conf string
-	log  *proctest.Buffer
+	// TLSURL and TLSAddr are the TLS listener's (ssl://127.0.0.1:PORT),
+	// with MosquittoOptions.TLS only.
+	TLSURL  string
+	TLSAddr string
+	cmd     *exec.Cmd
+	dir     string
+	conf    string
+	log     *proctest.Buffer
 }
 
 // MosquittoOptions adds lines to the generated configuration.
 type MosquittoOptions struct {
 	// Extra is appended to the configuration file verbatim.
 	Extra string
+	// TLS adds a listener requiring client certificates, as Millwright's
+	// gateways use it (see MosquittoTLS).
+	TLS *MosquittoTLS
 }
 
 // StartMosquitto starts Mosquitto on a free loopback port and waits until it
@@ -71,6 +78,10 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
+	tlsConf, tlsPort, err := opts.TLS.config(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := fmt.Sprintf(`user %s
 listener %d 127.0.0.1
 allow_anonymous true
@@ -83,11 +94,16 @@ log_type error
 log_type warning
 log_type notice
 %s
-`, who, port, dir, opts.Extra)
+%s
+`, who, port, dir, tlsConf, opts.Extra)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m := &Mosquitto{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, conf: conf, log: &proctest.Buffer{}}
+	if tlsPort != 0 {
+		m.TLSAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
+		m.TLSURL = "ssl://" + m.TLSAddr
+	}
 	m.start(t, bin)
 	t.Cleanup(func() {
 		m.stop()
@@ -106,9 +122,14 @@ func (m *Mosquitto) start(t testing.TB, bin string) {
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
-	if err := proctest.WaitListening(m.Addr, 10*time.Second); err != nil {
-		m.stop()
-		t.Fatalf("mosquitto did not listen on %s: %v\n%s", m.Addr, err, m.log.String())
+	for _, addr := range []string{m.Addr, m.TLSAddr} {
+		if addr == "" {
+			continue
+		}
+		if err := proctest.WaitListening(addr, 10*time.Second); err != nil {
+			m.stop()
+			t.Fatalf("mosquitto did not listen on %s: %v\n%s", addr, err, m.log.String())
+		}
 	}
 }
 
