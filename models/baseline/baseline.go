@@ -74,13 +74,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// feature is one feature's learned state. Its scales are derived from it
+// on the fly (one square root and two divisions, cheaper than caching them
+// and keeping the cache in step), so a snapshot holds nothing derived.
 type feature struct {
 	n        uint64
 	mean, vr float64
 	med, mad float64
-	// Derived from the above by refresh, so the hot path only multiplies.
-	smad      float64
-	isd, imad float64
 }
 
 // Detector is the robust z-score baseline. Create it with New.
@@ -141,26 +141,41 @@ func (d *Detector) Update(x []float64) float64 {
 	var acc float64
 	scored, learned := 0, false
 	rms := d.opt.Combine == RMS
+	warm := uint64(d.opt.Warmup)
+	z := d.z[:len(d.feat)]
 	for i := range d.feat {
 		f := &d.feat[i]
-		d.z[i] = 0
+		z[i] = 0
 		v, ok := value(x, i)
 		if !ok {
 			d.missing++
 			continue
 		}
 		learned = true
-		if f.n >= uint64(d.opt.Warmup) {
-			z := min(max(math.Abs(v-f.mean)*f.isd, math.Abs(v-f.med)*f.imad), maxZ)
-			d.z[i] = z
-			scored++
-			if rms {
-				acc += z * z
-			} else {
-				acc = max(acc, z)
-			}
+		if f.n < warm {
+			d.learnWarm(i, v)
+			continue
 		}
-		d.learn(i, v)
+		sd, smad := f.scales()
+		zi := f.z(v, sd, smad)
+		z[i] = zi
+		scored++
+		if rms {
+			acc += zi * zi
+		} else {
+			acc = max(acc, zi)
+		}
+		// Robbins-Monro steps of the median and the MAD (the MAD's against
+		// the median just moved), by the scale before this sample.
+		f.ewma(v, d.weight(f.n+1))
+		f.n++
+		step := d.opt.Rate * smad
+		med := f.med + signed(step, v-f.med)
+		mad := f.mad + signed(step, math.Abs(v-med)-f.mad)
+		if mad < 0 {
+			mad = 0
+		}
+		f.med, f.mad = med, mad
 	}
 	if learned {
 		d.samples++
@@ -206,14 +221,34 @@ func value(x []float64, i int) (float64, bool) {
 	return v, v-v == 0 // false for NaN and ±Inf
 }
 
-// refresh derives the EWMA and MAD scales of a feature, floored so that a
-// constant or quantized signal does not divide by zero.
-func (f *feature) refresh() {
-	sd := math.Sqrt(f.vr)
+// scales returns the EWMA standard deviation and the MAD scale of a
+// feature, floored so that a constant or quantized signal does not divide
+// by zero.
+func (f *feature) scales() (sd, smad float64) {
+	sd = math.Sqrt(f.vr)
 	floor := 1e-9 * (1 + math.Abs(f.mean))
-	f.smad = max(madToSD*f.mad, 0.25*sd, floor)
-	f.isd = 1 / max(sd, floor)
-	f.imad = 1 / f.smad
+	// Which bound binds is stable for a feature: branches predict well and
+	// cost less than the NaN-aware builtin max.
+	smad = madToSD * f.mad
+	if q := 0.25 * sd; q > smad {
+		smad = q
+	}
+	if floor > smad {
+		smad = floor
+	}
+	if floor > sd {
+		sd = floor
+	}
+	return sd, smad
+}
+
+// z is the feature's z-score of v: the larger of the EWMA z and the MAD z.
+func (f *feature) z(v, sd, smad float64) float64 {
+	z := max(math.Abs(v-f.mean)/sd, math.Abs(v-f.med)/smad)
+	if z > maxZ {
+		return maxZ
+	}
+	return z
 }
 
 // raw computes the combined z of x; ok is false when no feature is scored.
@@ -227,7 +262,8 @@ func (d *Detector) raw(x []float64) (float64, bool) {
 		if !ok || f.n < uint64(d.opt.Warmup) {
 			continue
 		}
-		z := min(max(math.Abs(v-f.mean)*f.isd, math.Abs(v-f.med)*f.imad), maxZ)
+		sd, smad := f.scales()
+		z := f.z(v, sd, smad)
 		d.z[i] = z
 		scored++
 		if d.opt.Combine == RMS {
@@ -245,30 +281,32 @@ func (d *Detector) raw(x []float64) (float64, bool) {
 	return acc, true
 }
 
-// learn adds the finite value v of feature i to its statistics.
-func (d *Detector) learn(i int, v float64) {
-	f := &d.feat[i]
-	w := d.opt.Warmup
-	f.n++
-	a := d.opt.Alpha
-	if f.n < d.cumulative {
-		a = max(a, 1/float64(f.n)) // a plain mean until 1/n drops below Alpha
+// weight is the EWMA weight of the n-th sample: a plain mean until 1/n
+// drops below Alpha.
+func (d *Detector) weight(n uint64) float64 {
+	if n < d.cumulative {
+		return max(d.opt.Alpha, 1/float64(n))
 	}
+	return d.opt.Alpha
+}
+
+func (f *feature) ewma(v, a float64) {
 	delta := v - f.mean
 	f.mean += a * delta
 	f.vr = (1 - a) * (f.vr + a*delta*delta)
-	switch {
-	case f.n < uint64(w):
-		d.warm[i*w+int(f.n)-1] = v
-	case f.n == uint64(w):
-		d.warm[i*w+w-1] = v
+}
+
+// learnWarm adds the finite value v of feature i during its warm-up; the
+// last warm-up value seeds the median and MAD with their exact values.
+func (d *Detector) learnWarm(i int, v float64) {
+	f := &d.feat[i]
+	w := d.opt.Warmup
+	f.n++
+	f.ewma(v, d.weight(f.n))
+	d.warm[i*w+int(f.n)-1] = v
+	if f.n == uint64(w) {
 		f.med, f.mad = d.exactMedMAD(d.warm[i*w : (i+1)*w])
-	default:
-		step := d.opt.Rate * f.smad
-		f.med += step * sign(v-f.med)
-		f.mad = max(f.mad+step*sign(math.Abs(v-f.med)-f.mad), 0)
 	}
-	f.refresh()
 }
 
 func (d *Detector) exactMedMAD(vals []float64) (med, mad float64) {
@@ -291,12 +329,18 @@ func median(s []float64) float64 {
 	return 0.5 * (s[n/2-1] + s[n/2])
 }
 
-func sign(v float64) float64 {
-	switch {
-	case v > 0:
+// signed returns step (≥ 0) times the sign of v, branch-free: whether a
+// sample lies above or below the median is a coin toss for the branch
+// predictor.
+func signed(step, v float64) float64 {
+	const signBit = 1 << 63
+	b := math.Float64bits(step) | math.Float64bits(v)&signBit
+	return math.Float64frombits(b & -uint64(b2i(v != 0)))
+}
+
+func b2i(b bool) int {
+	if b {
 		return 1
-	case v < 0:
-		return -1
 	}
 	return 0
 }

@@ -104,7 +104,6 @@ func fromState(s *state) (*Detector, error) {
 			return nil, fmt.Errorf("feature %d state out of range", i)
 		}
 		d.feat[i] = feature{n: s.N[i], mean: s.Mean[i], vr: s.Var[i], med: s.Med[i], mad: s.MAD[i]}
-		d.feat[i].refresh()
 	}
 	copy(d.warm, s.Warm)
 	d.cal = cal

@@ -69,6 +69,8 @@ type Calibrator struct {
 
 	gamma, sigma float64 // GPD fit of peaks, valid when pcount >= MinPeaks
 	t, frac      float64 // threshold and fraction of the window above it
+	tn, ti       int     // window length and threshold index t was last set for
+	tfrac        float64 // fraction above ti without ties, for tn
 }
 
 // New returns a Calibrator with opt's defaults filled in.
@@ -97,9 +99,9 @@ func (c *Calibrator) Update(raw float64) float64 {
 		return c.Prob(raw)
 	}
 	// Rank raw once, for both the score and the insertion.
-	lo, hi := c.rank(raw)
+	lo, hi, at := c.locate(raw)
 	p := c.prob(raw, lo, hi)
-	c.observe(raw, lo, hi)
+	c.observe(raw, lo, hi, at)
 	return p
 }
 
@@ -114,17 +116,23 @@ func (c *Calibrator) rank(raw float64) (lo, hi int) {
 }
 
 // setThreshold caches the Level quantile of the window and the fraction
-// of the window strictly above it.
+// of the window strictly above it. The quantile's index and, without ties,
+// the fraction depend only on the window's length, which stops changing
+// once it is full: they are kept until it changes.
 func (c *Calibrator) setThreshold() {
 	n := len(c.sorted)
-	i := min(int(c.opt.Level*float64(n)), n-1)
-	c.t = c.sorted[i]
-	above := n - 1 - i
-	if above > 0 && c.sorted[i+1] == c.t {
+	if n != c.tn {
+		c.tn = n
+		c.ti = min(int(c.opt.Level*float64(n)), n-1)
+		c.tfrac = float64(n-1-c.ti) / float64(n)
+	}
+	i := c.ti
+	c.t, c.frac = c.sorted[i], c.tfrac
+	if above := n - 1 - i; above > 0 && c.sorted[i+1] == c.t {
 		// Ties at the threshold: search past them (rare on real scores).
 		above = n - upperBound(c.sorted[i:], c.t) - i
+		c.frac = float64(above) / float64(n)
 	}
-	c.frac = float64(above) / float64(n)
 }
 
 // windowSigma is the scale of the exponential tail used while there are
@@ -201,12 +209,25 @@ func (c *Calibrator) Observe(raw float64) {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return
 	}
-	lo, hi := c.rank(raw)
-	c.observe(raw, lo, hi)
+	lo, hi, at := c.locate(raw)
+	c.observe(raw, lo, hi, at)
 }
 
-// observe learns a finite raw whose equal range in the window is [lo, hi).
-func (c *Calibrator) observe(raw float64, lo, hi int) {
+// locate returns the range [lo, hi) of window positions equal to raw and,
+// once the window is full, where the oldest score, which raw will replace,
+// first appears in the sorted window: one interleaved search for all.
+func (c *Calibrator) locate(raw float64) (lo, hi, at int) {
+	old := raw
+	if len(c.ring) == cap(c.ring) {
+		old = c.ring[c.head]
+	}
+	return bounds(c.sorted, raw, old)
+}
+
+// observe learns a finite raw whose equal range in the window is [lo, hi);
+// once the window is full, at is where the oldest score, which raw
+// replaces, first appears in the sorted window.
+func (c *Calibrator) observe(raw float64, lo, hi, at int) {
 	if c.Ready() && raw > c.t {
 		c.addPeak(raw - c.t)
 	}
@@ -223,7 +244,7 @@ func (c *Calibrator) observe(raw float64, lo, hi int) {
 		if c.head == len(c.ring) {
 			c.head = 0
 		}
-		replaceSorted(c.sorted, old, raw, lo, hi)
+		replaceSorted(c.sorted, at, old, raw, lo, hi)
 	}
 	c.setThreshold()
 }
@@ -303,6 +324,42 @@ func lowerBound(s []float64, x float64) int {
 	return base
 }
 
+// bounds returns lowerBound(s, x), upperBound(s, x) and lowerBound(s, y)
+// by three searches stepped side by side, branch-free: each is a chain of
+// dependent loads whose direction is a coin toss for the branch predictor,
+// so independent chains overlap, and each step probes three points
+// (4-ary), halving the length of the chain.
+func bounds(s []float64, x, y float64) (lo, hi, at int) {
+	n := len(s)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	// Invariant: each answer lies in [base, base+n]. Of the four parts the
+	// three probes cut, the last is the longest, so n-3q covers any part.
+	for n >= 4 {
+		q := n >> 2
+		lo += q * (b2i(s[lo+q-1] < x) + b2i(s[lo+2*q-1] < x) + b2i(s[lo+3*q-1] < x))
+		hi += q * (b2i(s[hi+q-1] <= x) + b2i(s[hi+2*q-1] <= x) + b2i(s[hi+3*q-1] <= x))
+		at += q * (b2i(s[at+q-1] < y) + b2i(s[at+2*q-1] < y) + b2i(s[at+3*q-1] < y))
+		n -= 3 * q
+	}
+	for n > 1 {
+		half := n >> 1
+		lo += half & -b2i(s[lo+half-1] < x)
+		hi += half & -b2i(s[hi+half-1] <= x)
+		at += half & -b2i(s[at+half-1] < y)
+		n -= half
+	}
+	return lo + b2i(s[lo] < x), hi + b2i(s[hi] <= x), at + b2i(s[at] < y)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // upperBound returns the first index i with s[i] > x.
 func upperBound(s []float64, x float64) int {
 	if len(s) == 0 {
@@ -322,14 +379,13 @@ func upperBound(s []float64, x float64) int {
 	return base
 }
 
-// replaceSorted removes one old from the ascending s and inserts x, whose
-// equal range in s is [lo, hi), with a single shift of the elements between
-// the two positions.
-func replaceSorted(s []float64, old, x float64, lo, hi int) {
+// replaceSorted removes one old, first found at i, from the ascending s
+// and inserts x, whose equal range in s is [lo, hi), with a single shift of
+// the elements between the two positions.
+func replaceSorted(s []float64, i int, old, x float64, lo, hi int) {
 	if x == old {
 		return
 	}
-	i := lowerBound(s, old)
 	if x > old {
 		j := hi
 		copy(s[i:j-1], s[i+1:j])

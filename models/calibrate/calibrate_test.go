@@ -10,7 +10,7 @@ import (
 
 func TestBounds(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := range 40 {
+	for n := range 300 {
 		s := make([]float64, n)
 		for i := range s {
 			s[i] = float64(r.IntN(8))
@@ -22,6 +22,12 @@ func TestBounds(t *testing.T) {
 			}
 			if got, want := upperBound(s, x), sort.Search(n, func(i int) bool { return s[i] > x }); got != want {
 				t.Fatalf("upperBound(%v, %v) = %d, want %d", s, x, got, want)
+			}
+			y := 8.5 - x
+			lo, hi, at := bounds(s, x, y)
+			if lo != lowerBound(s, x) || hi != upperBound(s, x) || at != lowerBound(s, y) {
+				t.Fatalf("bounds(%v, %v, %v) = %d, %d, %d; want %d, %d, %d", s, x, y, lo, hi, at,
+					lowerBound(s, x), upperBound(s, x), lowerBound(s, y))
 			}
 		}
 	}

@@ -8,13 +8,13 @@
 // # Kinds
 //
 //	kind      catches                                  Update, 8 features
-//	baseline  one feature far from its robust level    ~0.3 µs
+//	baseline  one feature far from its robust level    ~0.17 µs
 //	pca       broken correlations between features     ~1 µs
 //	          (the default; options: PCAOptions)
 //	forecast  a signal leaving its predicted course    see models/forecast
-//	hst       points in low-mass regions of the space  ~3 µs
-//	rrcf      shapes in time (shingles), any outlier   ~35 µs
-//	ensemble  max of baseline and pca                  ~1.5 µs
+//	hst       points in low-mass regions of the space  ~1.8 µs
+//	rrcf      shapes in time (shingles), any outlier   ~30 µs
+//	ensemble  max of baseline and pca                  ~1 µs
 //
 // Times are CPU time per Update on a loaded 2-core machine (go test
 // -bench); accuracy_test.go compares the kinds on injected anomalies.

@@ -39,10 +39,21 @@
 // SizeLimit points of a window reached it, and a subtree whose masses all
 // fell to zero is returned to a free list. A node's feature is a hash of
 // the tree's seed and the node's position, so a regrown node splits as
-// before. Nodes are 12 bytes; the pool is capped at MaxNodes.
+// before. Nodes live in one flat pool with int32 child indices: 16 bytes
+// (split value, children, masses) plus 2 for the split feature in a
+// parallel array; the pool is capped at MaxNodes (default 32768, 576 KiB).
 //
-// A walk down a tree is a chain of dependent loads; four trees walk
-// interleaved so that the CPU overlaps their cache misses.
+// # Cost
+//
+// A node stores its split value, the midpoint of its region along its
+// feature, derived when the node is made (and on restore) from the work
+// space and the splits above it, so a descent compares one value and
+// carries no bounds. Scoring and learning share one descent per tree. A
+// descent is a chain of dependent loads (node, feature value, child), most
+// of it above the node where the tree scores: two trees descend side by
+// side, two independent chains the CPU overlaps, with a branch-free choice
+// of child (a coin toss for the branch predictor), and when one reaches its
+// scoring node it finishes alone and the next tree takes its place.
 //
 // Split features of a node that are missing (NaN or ±Inf) stop the point
 // there: it is scored at that node and learned no deeper.

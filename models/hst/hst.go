@@ -3,6 +3,7 @@ package hst
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 
 	"millwright/models"
@@ -18,7 +19,7 @@ type Options struct {
 	Depth     int    // maximum depth (default 15, at most 30)
 	Window    int    // points per mass window (default 1000)
 	SizeLimit int    // scoring stops at r ≤ SizeLimit (default Window/20)
-	MaxNodes  int    // node pool cap over all trees (default 65536)
+	MaxNodes  int    // node pool cap over all trees (default 32768: 576 KiB)
 	Seed      uint64 // seeds the random work space and split features
 	// Calibration tunes the score calibrator.
 	Calibration calibrate.Options
@@ -49,7 +50,7 @@ func (o Options) withDefaults() Options {
 		o.SizeLimit = max(1, o.Window/20)
 	}
 	if o.MaxNodes <= 0 {
-		o.MaxNodes = 1 << 16
+		o.MaxNodes = 1 << 15
 	}
 	o.Trees = min(o.Trees, maxTrees)
 	o.Depth = min(o.Depth, maxDepth)
@@ -64,10 +65,19 @@ func (o Options) withDefaults() Options {
 // child+1; child == 0 means none (index 0 is a root, never a child). In a
 // free pair, child links to the next free pair (-1 ends the list).
 type node struct {
+	// split is the midpoint of the node's region along feature q, derived
+	// from the work space and the splits above it when the node is made
+	// (not snapshotted): a descent compares one value, with no bounds to
+	// carry down the path.
+	split float64
 	child int32
 	r, l  uint16
-	q     uint16 // split feature
 }
+
+// nodeSize is the size of a node in bytes, for memory budgets: the node
+// and its split feature, kept in a parallel array so that a node is 16
+// bytes and the pool stays in the nearest cache.
+const nodeSize = 16 + 2
 
 // Detector is a Half-Space Trees forest. Create it with New.
 type Detector struct {
@@ -87,10 +97,10 @@ type Detector struct {
 	seeds  []uint64  // per tree, for split features
 	lo, hi []float64 // per tree × feature: the work space
 	nodes  []node    // roots are 0..Trees-1
+	q      []uint16  // per node, its split feature
 	free   int32     // head of the free pair list, -1 if empty
 	inWin  int       // points in the latest window
 
-	bounds  []float64 // scratch: lo and hi of each lane's path, 2×dim×lanes
 	xv      []float64 // scratch: a short input padded to dim
 	last    []float64 // the latest scored vector, for Contributions
 	scored  bool
@@ -111,7 +121,7 @@ func New(dim int, opt Options) (*Detector, error) {
 		return nil, errDim(dim)
 	}
 	opt = opt.withDefaults()
-	if need := 8*opt.Window*dim + 16*opt.Trees*dim + 12*opt.MaxNodes; need > maxBytes {
+	if need := 8*opt.Window*dim + 16*opt.Trees*dim + nodeSize*opt.MaxNodes; need > maxBytes {
 		return nil, fmt.Errorf("hst: %d trees × %d features, window %d, %d nodes need %d MiB, limit %d",
 			opt.Trees, dim, opt.Window, opt.MaxNodes, need>>20, maxBytes>>20)
 	}
@@ -123,7 +133,6 @@ func New(dim int, opt Options) (*Detector, error) {
 		min:    make([]float64, dim),
 		max:    make([]float64, dim),
 		free:   -1,
-		bounds: make([]float64, 2*dim*lanes),
 		xv:     make([]float64, dim),
 		last:   make([]float64, dim),
 		cal:    calibrate.New(opt.Calibration),
@@ -223,25 +232,19 @@ func (d *Detector) Contributions(dst []float64) {
 		return
 	}
 	limit := uint16(d.opt.SizeLimit)
-	b := d.bounds[:2*d.dim]
 	var sum float64
 	for t := range d.opt.Trees {
-		copy(b[:d.dim], d.lo[t*d.dim:(t+1)*d.dim])
-		copy(b[d.dim:], d.hi[t*d.dim:(t+1)*d.dim])
 		i := int32(t)
 		for k := 0; k < d.opt.Depth; k++ {
 			n := d.nodes[i]
-			v := d.last[n.q]
+			v := d.last[d.q[i]]
 			if n.r <= limit || n.child == 0 || !finite(v) {
 				break
 			}
-			q := int(n.q)
-			mid := 0.5 * (b[q] + b[d.dim+q])
+			q := int(d.q[i])
 			c := n.child
-			if v >= mid {
-				b[q], c = mid, c+1
-			} else {
-				b[d.dim+q] = mid
+			if v >= n.split {
+				c++
 			}
 			// Bits of surprise beyond a fair halving: log2(r / r_child) - 1.
 			cut := math.Log2(float64(n.r)/max(float64(d.nodes[c].r), 0.5)) - 1
@@ -275,105 +278,163 @@ func (d *Detector) raw(mass float64) float64 {
 	return -math.Log1p(mass / float64(d.opt.Trees))
 }
 
-// lanes is how many trees walk interleaved: a walk is a chain of
-// dependent loads, and independent chains side by side let the CPU overlap
-// their cache misses.
-const lanes = 4
-
-type lane struct {
-	t      int
-	i      int32
-	pos    uint64
-	k      int
-	score  float64
-	scored bool
-	done   bool
-}
-
 // forest walks x down every tree and returns the summed mass score.
+//
+// A walk is a chain of dependent loads (node, feature value, child), and
+// most of it is spent above the node where the tree scores. Two trees go
+// down side by side, two independent chains the CPU overlaps; when one
+// reaches its scoring node, it finishes alone (learning below it, usually
+// a node or two) and the next tree takes its place.
 func (d *Detector) forest(x []float64, learn bool) float64 {
-	var mass float64
-	for t := 0; t < d.opt.Trees; t += lanes {
-		mass += d.walk(t, min(lanes, d.opt.Trees-t), x, learn)
+	// Without missing features (the usual case) descents need not check.
+	gaps := false
+	for _, v := range x {
+		gaps = gaps || v-v != 0
 	}
-	return mass
-}
-
-// walk follows x down trees t..t+n-1, interleaved, and returns the sum of
-// their mass scores r·2^k. With learn, it also adds x to the latest masses
-// along each path, growing children where enough mass arrived.
-func (d *Detector) walk(t, n int, x []float64, learn bool) float64 {
-	// Locals, so the loop does not reload them after every store.
-	dim, depth, growAt := d.dim, d.opt.Depth, d.growAt
-	limit := uint16(d.opt.SizeLimit)
-	nodes := d.nodes
-	x = x[:dim]
-	var ls [lanes]lane
-	// bounds holds, per lane, the path's lower bounds, then its upper bounds.
-	b := d.bounds[:2*dim*lanes]
-	for j := range n {
-		ls[j] = lane{t: t + j, i: int32(t + j), pos: 1}
-		copy(b[2*dim*j:], d.lo[(t+j)*dim:(t+j+1)*dim])
-		copy(b[2*dim*j+dim:], d.hi[(t+j)*dim:(t+j+1)*dim])
+	trees := d.opt.Trees
+	if trees == 1 {
+		return float64(d.walk(0, root(0), x, learn))
 	}
-	active := n
-	for active > 0 {
-		for j := range n {
-			l := &ls[j]
-			if l.done {
-				continue
+	var mass int64
+	ta, tb, next := 0, 1, 2
+	a, b := root(ta), root(tb)
+	for {
+		var sa, sb bool
+		a, b, sa, sb = d.pair(a, b, x, learn, gaps)
+		if sa {
+			mass += d.walk(ta, a, x, learn)
+			if next == trees {
+				return float64(mass + d.walk(tb, b, x, learn))
 			}
-			nd := &nodes[l.i]
-			v, stop := 0.0, l.k == depth
-			if !stop {
-				v = x[nd.q]
-				stop = v-v != 0 // missing: NaN or ±Inf
+			ta, a = next, root(next)
+			next++
+		}
+		if sb {
+			mass += d.walk(tb, b, x, learn)
+			if next == trees {
+				return float64(mass + d.walk(ta, a, x, learn))
 			}
-			if !l.scored && (stop || nd.r <= limit || nd.child == 0) {
-				l.score, l.scored = float64(int64(nd.r)<<l.k), true
-				if !learn {
-					l.done = true
-					active--
-					continue
-				}
-			}
-			if learn && nd.l < math.MaxUint16 {
-				nd.l++
-			}
-			if stop {
-				l.done = true
-				active--
-				continue
-			}
-			if nd.child == 0 {
-				if !learn || nd.l < growAt || !d.grow(l.i, l.t, l.pos) {
-					l.done = true
-					active--
-					continue
-				}
-				nodes = d.nodes // grow may have moved the pool
-				nd = &nodes[l.i]
-			}
-			// Branch-free descent: which half x falls in is a coin toss for
-			// the branch predictor.
-			q := int(nd.q)
-			lb := b[2*dim*j : 2*dim*(j+1)]
-			mid := 0.5 * (lb[q] + lb[dim+q])
-			right := 0
-			if v >= mid {
-				right = 1
-			}
-			lb[q+(1-right)*dim] = mid // the right half raises lo, the left lowers hi
-			l.i = nd.child + int32(right)
-			l.pos = l.pos<<1 | uint64(right)
-			l.k++
+			tb, b = next, root(next)
+			next++
 		}
 	}
-	var mass float64
-	for j := range n {
-		mass += ls[j].score
+}
+
+// cursor is a node on a walk down a tree, at depth k.
+type cursor struct {
+	i int32
+	k int
+}
+
+func root(t int) cursor { return cursor{i: int32(t)} }
+
+// scores reports whether a walk at node nd, at depth k, with x's value v
+// of the node's split feature, scores there: the node's reference mass r is
+// at most limit, or it has no children, or v is missing (NaN or ±Inf), or
+// it is at full depth. Below it the walk only learns.
+func scores(nd *node, k, depth int, v float64, limit uint16) bool {
+	return k == depth || v-v != 0 || nd.r <= limit || nd.child == 0
+}
+
+// pair walks x down two trees together, from a and b, learning x at the
+// nodes they pass, until one or both reach the node where their tree
+// scores. It returns where each is and which have arrived. Without gaps, x
+// has no missing feature. It is the hot loop of the detector: every
+// instruction in it runs hundreds of times per vector.
+func (d *Detector) pair(a, b cursor, x []float64, learn, gaps bool) (cursor, cursor, bool, bool) {
+	depth, limit := d.opt.Depth, uint16(d.opt.SizeLimit)
+	nodes := d.nodes
+	qs := d.q[:len(nodes)]
+	// A latest mass cannot overflow: it counts points of one window, at
+	// most Window ≤ MaxUint16 (and restore refuses more).
+	inc := uint16(b2i(learn))
+	for {
+		na, nb := &nodes[a.i], &nodes[b.i]
+		va, vb := x[qs[a.i]], x[qs[b.i]]
+		sa := a.k == depth || na.r <= limit || na.child == 0 || (gaps && va-va != 0)
+		sb := b.k == depth || nb.r <= limit || nb.child == 0 || (gaps && vb-vb != 0)
+		if sa || sb {
+			return a, b, sa, sb
+		}
+		na.l += inc
+		nb.l += inc
+		// Branch-free descent: which half x falls in is a coin toss for
+		// the branch predictor.
+		a = cursor{i: na.child + int32(b2i(va >= na.split)), k: a.k + 1}
+		b = cursor{i: nb.child + int32(b2i(vb >= nb.split)), k: b.k + 1}
 	}
-	return mass
+}
+
+// walk follows x down tree t from c, a node above or at the one where the
+// tree scores, and returns the tree's mass score r·2^k, taken at the first
+// node whose reference mass r is at most SizeLimit, or that has no
+// children, or where x's split feature is missing, or at full depth. With
+// learn, it scores and learns in the same descent: it adds x to the latest
+// masses along the whole path, growing children where enough mass arrived.
+func (d *Detector) walk(t int, c cursor, x []float64, learn bool) int64 {
+	// Locals, so the loop does not reload them after every store.
+	depth, growAt, limit := d.opt.Depth, d.growAt, uint16(d.opt.SizeLimit)
+	nodes, qs := d.nodes, d.q
+	i, k := c.i, c.k
+	// Scoring: until the first node that scores.
+	for {
+		nd := &nodes[i]
+		v := x[qs[i]]
+		if scores(nd, k, depth, v, limit) {
+			break
+		}
+		if learn {
+			nd.l++
+		}
+		i = nd.child + int32(b2i(v >= nd.split))
+		k++
+	}
+	score := int64(nodes[i].r) << k
+	if !learn {
+		return score
+	}
+	// Learning: on down the path, below the scoring node.
+	for {
+		nd := &nodes[i]
+		nd.l++
+		if k == depth {
+			break
+		}
+		v := x[qs[i]]
+		if v-v != 0 { // missing: NaN or ±Inf
+			break
+		}
+		if nd.child == 0 {
+			if nd.l < growAt || !d.grow(i, t, d.position(t, x, i)) {
+				break
+			}
+			nodes, qs = d.nodes, d.q // grow may have moved the pool
+			nd = &nodes[i]
+		}
+		i = nd.child + int32(b2i(v >= nd.split))
+		k++
+	}
+	return score
+}
+
+// position returns the heap position of node i of tree t, which lies on
+// x's path (walks do not track it: it is only needed to grow).
+func (d *Detector) position(t int, x []float64, i int32) uint64 {
+	pos, n := uint64(1), int32(t)
+	for n != i {
+		nd := &d.nodes[n]
+		right := b2i(x[d.q[n]] >= nd.split)
+		n = nd.child + int32(right)
+		pos = pos<<1 | uint64(right)
+	}
+	return pos
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // feature returns the split feature of the node at heap position pos of
@@ -397,13 +458,43 @@ func (d *Detector) grow(i int32, t int, pos uint64) bool {
 	case len(d.nodes)+2 <= d.opt.MaxNodes:
 		c = int32(len(d.nodes))
 		d.nodes = append(d.nodes, node{}, node{})
+		d.q = append(d.q, 0, 0)
 	default:
 		return false
 	}
-	d.nodes[c] = node{q: d.feature(t, 2*pos)}
-	d.nodes[c+1] = node{q: d.feature(t, 2*pos+1)}
 	d.nodes[i].child = c
+	for j := range int32(2) {
+		p := 2*pos + uint64(j)
+		q := d.feature(t, p)
+		d.q[c+j] = q
+		d.nodes[c+j] = node{split: d.splitAt(t, p, int(q))}
+	}
 	return true
+}
+
+// splitAt returns the split value of the node at heap position pos of
+// tree t, splitting feature q: the midpoint along q of the node's region,
+// which the splits of its ancestors on q narrowed from the work space. The
+// ancestors must exist.
+func (d *Detector) splitAt(t int, pos uint64, q int) float64 {
+	lo, hi := d.lo[t*d.dim+q], d.hi[t*d.dim+q]
+	i := int32(t)
+	for s := bits.Len64(pos) - 2; s >= 0; s-- {
+		nd := &d.nodes[i]
+		right := pos>>s&1 == 1
+		if int(d.q[i]) == q {
+			if right {
+				lo = nd.split
+			} else {
+				hi = nd.split
+			}
+		}
+		i = nd.child
+		if right {
+			i++
+		}
+	}
+	return 0.5 * (lo + hi)
 }
 
 // endPoint counts a learned point into the latest window and, when it is
@@ -456,6 +547,7 @@ func (d *Detector) release(c int32) {
 	}
 	d.nodes[c] = node{child: d.free}
 	d.nodes[c+1] = node{}
+	d.q[c], d.q[c+1] = 0, 0
 	d.free = c
 }
 
@@ -517,10 +609,13 @@ func (d *Detector) build() {
 	}
 	if d.nodes == nil {
 		d.nodes = make([]node, d.opt.Trees, min(d.opt.MaxNodes, d.opt.Trees*64))
+		d.q = make([]uint16, d.opt.Trees, cap(d.nodes))
 	}
-	d.nodes, d.free = d.nodes[:d.opt.Trees], -1
+	d.nodes, d.q, d.free = d.nodes[:d.opt.Trees], d.q[:d.opt.Trees], -1
 	for t := range d.nodes {
-		d.nodes[t] = node{q: d.feature(t, 1)}
+		q := d.feature(t, 1)
+		d.q[t] = q
+		d.nodes[t] = node{split: d.splitAt(t, 1, int(q))}
 	}
 	for j := range d.rfill {
 		k := (d.rhead + j) % d.opt.Window

@@ -50,7 +50,7 @@ func TestBudget(t *testing.T) {
 		}
 		d.Update(x)
 	}
-	const nodeSize = 12
+	const nodeSize = 16 + 2 // a node and its split feature
 	if mem := d.Nodes() * nodeSize; mem > 1<<20 {
 		t.Errorf("%d nodes, %d bytes, want ≤ 1 MiB", d.Nodes(), mem)
 	}
@@ -63,11 +63,11 @@ func TestBudget(t *testing.T) {
 	}
 	t.Logf("%d nodes (%d bytes), snapshot %d bytes", d.Nodes(), d.Nodes()*nodeSize, len(b))
 	var n struct {
+		split float64
 		child int32
 		r, l  uint16
-		q     uint16
 	}
-	if unsafe.Sizeof(n) != nodeSize {
+	if unsafe.Sizeof(n)+2 != nodeSize {
 		t.Fatalf("node layout is %d bytes", unsafe.Sizeof(n))
 	}
 }

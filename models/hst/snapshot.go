@@ -63,7 +63,7 @@ func (d *Detector) MarshalSnapshot() ([]byte, error) {
 	s.L = make([]uint16, len(d.nodes))
 	s.Q = make([]uint16, len(d.nodes))
 	for i, n := range d.nodes {
-		s.Child[i], s.R[i], s.L[i], s.Q[i] = n.child, n.r, n.l, n.q
+		s.Child[i], s.R[i], s.L[i], s.Q[i] = n.child, n.r, n.l, d.q[i]
 	}
 	return snapshot.Marshal(Kind, version, &s)
 }
@@ -147,17 +147,42 @@ func fromState(s *state) (*Detector, error) {
 	}
 	d.lo, d.hi = s.Lo, s.Hi
 	d.nodes = make([]node, n)
+	d.q = make([]uint16, n)
+	copy(d.q, s.Q)
 	for i := range d.nodes {
 		if int(s.Q[i]) >= dim {
 			return nil, fmt.Errorf("node %d splits feature %d of %d", i, s.Q[i], dim)
 		}
-		d.nodes[i] = node{child: s.Child[i], r: s.R[i], l: s.L[i], q: s.Q[i]}
+		// A latest mass counts points of the window being filled: walks
+		// rely on it to increment without checking for overflow.
+		if int(s.L[i]) > s.InWin {
+			return nil, fmt.Errorf("node %d: latest mass %d, but %d points in the window", i, s.L[i], s.InWin)
+		}
+		d.nodes[i] = node{child: s.Child[i], r: s.R[i], l: s.L[i]}
 	}
 	d.free, d.inWin, d.outN, d.builds = s.Free, s.InWin, s.OutN, s.Builds
 	if err := d.checkForest(); err != nil {
 		return nil, err
 	}
+	d.resplit()
 	return d, nil
+}
+
+// resplit derives every reachable node's split from the work space and
+// the tree's shape, top down, as grow and build did.
+func (d *Detector) resplit() {
+	var fill func(t int, i int32, pos uint64)
+	fill = func(t int, i int32, pos uint64) {
+		n := &d.nodes[i]
+		n.split = d.splitAt(t, pos, int(d.q[i]))
+		if c := n.child; c != 0 {
+			fill(t, c, 2*pos)
+			fill(t, c+1, 2*pos+1)
+		}
+	}
+	for t := range d.opt.Trees {
+		fill(t, int32(t), 1)
+	}
 }
 
 // checkForest verifies that every non-root pair is used exactly once, by
@@ -200,7 +225,7 @@ func (d *Detector) checkForest() error {
 		if err := pair(c); err != nil {
 			return fmt.Errorf("free list: %w", err)
 		}
-		if d.nodes[c+1] != (node{}) {
+		if d.nodes[c+1] != (node{}) || d.q[c] != 0 || d.q[c+1] != 0 {
 			return fmt.Errorf("free list: pair %d not cleared", c)
 		}
 	}

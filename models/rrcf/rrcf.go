@@ -103,8 +103,7 @@ func New(dim int, opt Options) (*Detector, error) {
 	}
 	opt = opt.withDefaults(dim)
 	ds := dim * opt.Shingle
-	// Per tree: nodes with boxes, then the point store at its fullest.
-	if need := opt.Trees*(2*opt.Samples-1)*(32+16*ds) + opt.Trees*opt.Samples*8*ds; need > maxBytes {
+	if need := forestBytes(opt.Trees, opt.Samples, ds); need > maxBytes {
 		return nil, fmt.Errorf("rrcf: %d trees × %d samples of %d values need %d MiB, limit %d",
 			opt.Trees, opt.Samples, ds, need>>20, maxBytes>>20)
 	}
@@ -129,6 +128,12 @@ func New(dim int, opt Options) (*Detector, error) {
 	d.rng = rand.New(d.src)
 	d.cal = calibrate.New(opt.Calibration)
 	return d, nil
+}
+
+// forestBytes bounds the memory of a forest: per tree, nodes and the
+// boxes of internal nodes, then the point store at its fullest.
+func forestBytes(trees, samples, ds int) int {
+	return trees*((2*samples-1)*32+(samples-1)*16*ds) + trees*samples*8*ds
 }
 
 // Kind returns "rrcf".

@@ -1,13 +1,18 @@
 package rrcf_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
+	"strconv"
 	"testing"
 
 	"millwright/models"
 	"millwright/models/modeltest"
 	"millwright/models/rrcf"
+	"millwright/models/snapshot"
 )
 
 // Small forests keep the suite fast; the defaults are benchmarked below.
@@ -64,21 +69,42 @@ func TestShingleSeesShape(t *testing.T) {
 	}
 }
 
+// TestBudget checks the snapshot size at the default options (50 trees of
+// 256 samples, points of 8 values) after a warm-up well past the
+// reservoir's horizon, for 8 features and for one shingled signal, and
+// logs the heap an instance holds.
 func TestBudget(t *testing.T) {
-	d, err := rrcf.New(8, rrcf.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range modeltest.Stream(1, 5000, 8) {
-		d.Update(x)
-	}
-	b, err := d.MarshalSnapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d distinct points stored, snapshot %d bytes", d.StoredPoints(), len(b))
-	if d.StoredPoints() > 50*256 {
-		t.Fatalf("%d points stored for 50×256 samples", d.StoredPoints())
+	const maxSnapshot = 512 << 10
+	for _, dim := range []int{8, 1} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		d, err := rrcf.New(dim, rrcf.Options{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range modeltest.Stream(1, 8000, dim) {
+			if dim == 1 {
+				x[0] = 10 + math.Sin(float64(i)/10) + 0.1*x[0] // a noisy wave
+			}
+			d.Update(x)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b, err := d.MarshalSnapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("dim %d: %d distinct points stored, snapshot %d bytes, heap %d KiB per instance",
+			dim, d.StoredPoints(), len(b), heap>>10)
+		if d.StoredPoints() > 50*256 {
+			t.Errorf("dim %d: %d points stored for 50×256 samples", dim, d.StoredPoints())
+		}
+		if len(b) > maxSnapshot {
+			t.Errorf("dim %d: snapshot %d bytes, want ≤ %d", dim, len(b), maxSnapshot)
+		}
+		runtime.KeepAlive(d)
 	}
 }
 
@@ -136,5 +162,48 @@ func TestContributionsPointAtTheBrokenFeature(t *testing.T) {
 func TestNewRefusesHugeForests(t *testing.T) {
 	if _, err := rrcf.New(1000, rrcf.Options{Trees: 500, Samples: 4000}); err == nil {
 		t.Fatal("a forest needing terabytes was accepted")
+	}
+}
+
+// TestMigratesVersion1 restores a version 1 snapshot (written by the code
+// before snapshots were packed, with the scores that detector went on to
+// give): the migrated detector must continue with exactly those scores and
+// snapshot as the current version.
+func TestMigratesVersion1(t *testing.T) {
+	old, err := os.ReadFile("testdata/v1.snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/v1.scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := rrcf.New(1, rrcf.Options{})
+	if err := d.UnmarshalSnapshot(old); err != nil {
+		t.Fatalf("version 1 snapshot refused: %v", err)
+	}
+	b, err := d.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env, err := snapshot.Open(b); err != nil || env.Version < 2 {
+		t.Fatalf("re-snapshot version %d, %v; want the current one", env.Version, err)
+	}
+	r, _ := rrcf.New(1, rrcf.Options{})
+	if err := r.UnmarshalSnapshot(b); err != nil {
+		t.Fatal(err)
+	}
+	var got, again []byte
+	for _, x := range modeltest.Stream(2, 50, 2) {
+		got = strconv.AppendFloat(got, d.Update(x), 'g', -1, 64)
+		got = append(got, '\n')
+		again = strconv.AppendFloat(again, r.Update(x), 'g', -1, 64)
+		again = append(again, '\n')
+	}
+	if !bytes.Equal(got, want) || !bytes.Equal(again, want) {
+		t.Fatalf("scores after migration differ from the version 1 detector's:\n%s\nwant\n%s", got, want)
+	}
+	if len(b) >= len(old) {
+		t.Errorf("packed snapshot %d bytes, version 1 %d", len(b), len(old))
 	}
 }

@@ -16,44 +16,66 @@ type node struct {
 	cval                float64
 }
 
-// tree is a random cut tree over a node pool of 2·Samples-1 nodes.
+// tree is a random cut tree over a node pool of 2·Samples-1 nodes: leaves
+// are nodes 0..Samples-1, internal nodes Samples..2·Samples-2, so that
+// only internal nodes, which need one, have a box.
 type tree struct {
 	nodes []node
-	box   []float64 // node i: ds minima, then ds maxima
+	box   []float64 // internal node Samples+i: ds minima, then ds maxima
 	root  int32     // -1 when empty
-	free  int32     // free node list through parent, -1 ends
-	heap  []sample  // max-heap on prio
-	ds    int
+	// Free leaves and free internal nodes, each a list through parent;
+	// -1 ends.
+	freeLeaf, freeInner int32
+	leaves              int32    // Samples: the first internal node
+	heap                []sample // max-heap on prio
+	ds                  int
 }
 
 func newTree(samples, ds int) tree {
 	n := 2*samples - 1
 	t := tree{
-		nodes: make([]node, n),
-		box:   make([]float64, 2*ds*n), root: -1, heap: make([]sample, 0, samples), ds: ds,
+		nodes: make([]node, n), leaves: int32(samples),
+		box: make([]float64, 2*ds*(samples-1)), root: -1, heap: make([]sample, 0, samples), ds: ds,
 	}
-	t.resetFree(0)
+	t.resetFree()
 	return t
 }
 
-// resetFree puts nodes from..n-1 on the free list, in order.
-func (t *tree) resetFree(from int) {
-	t.free = -1
-	for i := len(t.nodes) - 1; i >= from; i-- {
-		t.nodes[i].parent = t.free
-		t.free = int32(i)
+// resetFree puts every node on its free list, in order.
+func (t *tree) resetFree() {
+	t.freeLeaf, t.freeInner = -1, -1
+	for i := int32(len(t.nodes)) - 1; i >= 0; i-- {
+		t.release(i)
 	}
 }
 
-func (t *tree) alloc() int32 {
-	i := t.free
-	t.free = t.nodes[i].parent
+// alloc takes a free leaf, or a free internal node; it returns -1 when
+// none is left (only a corrupt snapshot gets there).
+func (t *tree) alloc(leaf bool) int32 {
+	free := &t.freeInner
+	if leaf {
+		free = &t.freeLeaf
+	}
+	i := *free
+	if i >= 0 {
+		*free = t.nodes[i].parent
+	}
 	return i
 }
 
 func (t *tree) release(i int32) {
-	t.nodes[i].parent = t.free
-	t.free = i
+	free := &t.freeInner
+	if i < t.leaves {
+		free = &t.freeLeaf
+	}
+	t.nodes[i].parent = *free
+	*free = i
+}
+
+// boxOf returns internal node n's box.
+func (t *tree) boxOf(n int32) []float64 {
+	i := int(n - t.leaves)
+	return t.box[2*t.ds*i : 2*t.ds*(i+1)]
 }
 
 func (t *tree) isLeaf(n int32) bool { return t.nodes[n].cdim < 0 }
@@ -64,7 +86,7 @@ func (d *Detector) bounds(t *tree, n int32) (lo, hi []float64) {
 		p := d.point32(t.nodes[n].left)
 		return p, p
 	}
-	b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
+	b := t.boxOf(n)
 	return b[:t.ds], b[t.ds:]
 }
 
@@ -73,7 +95,7 @@ func (d *Detector) bounds(t *tree, n int32) (lo, hi []float64) {
 func (d *Detector) refit(t *tree, n int32) bool {
 	llo, lhi := d.bounds(t, t.nodes[n].left)
 	rlo, rhi := d.bounds(t, t.nodes[n].right)
-	b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
+	b := t.boxOf(n)
 	lo, hi := b[:t.ds], b[t.ds:]
 	changed := false
 	for k := range lo {
@@ -89,7 +111,7 @@ func (d *Detector) refit(t *tree, n int32) bool {
 func (d *Detector) insert(t *tree, pt int32) int32 {
 	p := d.point32(pt)
 	if t.root < 0 {
-		leaf := t.alloc()
+		leaf := t.alloc(true)
 		t.nodes[leaf].left, t.nodes[leaf].cdim, t.nodes[leaf].mass, t.nodes[leaf].parent = pt, -1, 1, -1
 		t.root = leaf
 		return leaf
@@ -133,9 +155,9 @@ func (d *Detector) insert(t *tree, pt int32) int32 {
 			if dim < 0 {
 				dim, cut = 0, lo[0] // degenerate box: only after corrupt input
 			}
-			leaf := t.alloc()
+			leaf := t.alloc(true)
 			t.nodes[leaf].left, t.nodes[leaf].cdim, t.nodes[leaf].mass = pt, -1, 1
-			in := t.alloc()
+			in := t.alloc(false)
 			t.nodes[in].cdim, t.nodes[in].cval = int32(dim), cut
 			if p[dim] <= cut {
 				t.nodes[in].left, t.nodes[in].right = leaf, n
@@ -158,7 +180,7 @@ func (d *Detector) insert(t *tree, pt int32) int32 {
 		}
 		// x stays inside this node's subtree: count it, widen the box.
 		t.nodes[n].mass++
-		b := t.box[2*t.ds*int(n) : 2*t.ds*(int(n)+1)]
+		b := t.boxOf(n)
 		for k := range p {
 			b[k] = min(b[k], p[k])
 			b[t.ds+k] = max(b[t.ds+k], p[k])

@@ -21,6 +21,10 @@
 // (overlapping windows merge); the windows are scored with the NAB score of
 // models/eval under its standard profile.
 //
+// A setting tuned on the benchmark and scored on it is a best case;
+// CrossValidate estimates the tuning procedure out of sample, leaving one
+// group out at a time.
+//
 // The data is not part of this repository: Load reads it from a directory
 // (see FindDir), and the package's tests fail, naming the path, when it is
 // missing.

@@ -203,3 +203,24 @@ func TestLoadSmall(t *testing.T) {
 		t.Fatalf("err = %v, want one naming %s", err, bad)
 	}
 }
+
+func TestCrossValidateRefusesNoConfigurations(t *testing.T) {
+	if _, _, err := skab.CrossValidate(files(t), nil, skab.ConstrainedF1); err == nil {
+		t.Fatal("cross-validation without configurations accepted")
+	}
+}
+
+func TestConstrainedF1(t *testing.T) {
+	fs := files(t)
+	sc := skab.Score(fs, newConstant(1))
+	always, never := sc.At(0.5), sc.At(2)
+	// Always alarming has the higher F1 but breaks the FAR bound; never
+	// alarming breaks the MAR bound: F1 decides between the two.
+	if !skab.ConstrainedF1(always, never) || skab.ConstrainedF1(never, always) {
+		t.Fatal("between two results outside the bounds, the higher F1 must win")
+	}
+	label := sc.Decide(func(i, j int, _ float64) bool { return fs[i].Anomaly[skab.WarmUp+j] })
+	if !skab.ConstrainedF1(label, always) || skab.ConstrainedF1(always, label) {
+		t.Fatal("a result within the bounds must beat one outside them")
+	}
+}
