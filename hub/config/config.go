@@ -65,6 +65,9 @@ type MQTT struct {
 	SharedGroup string `yaml:"shared_group"`
 	// TLS is the embedded broker's mTLS listener (hub/config/tls.go).
 	TLS MQTTTLS `yaml:"tls"`
+	// Replica and ClientTLS: this replica at an external broker (hub/config/external.go).
+	Replica   string    `yaml:"replica"`
+	ClientTLS ClientTLS `yaml:"client_tls"`
 }
 
 // SharedGroupName resolves the SharedGroup default.
@@ -232,6 +235,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateTLS(); err != nil {
+		return err
+	}
+	if err := c.validateExternal(); err != nil {
 		return err
 	}
 	if c.StatusEvery.D() < 0 {

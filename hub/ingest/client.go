@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type clientConfig struct {
 	QoS       byte
 	Handler   func(topic string, payload []byte)
 	Log       *slog.Logger
+	// TLS, when set, is the client's TLS configuration (its certificate
+	// and the CAs it trusts) for an mqtts:// broker.
+	TLS *tls.Config
 }
 
 // clientFactory builds an mqttClient; tests may swap it.
@@ -71,6 +75,12 @@ func newPahoClient(cfg clientConfig) mqttClient {
 			})
 			go func() {
 				if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
+					// A broker that refuses the filter (its ACL) still
+					// answers: with a failure code, not an error.
+					if st, ok := tok.(*paho.SubscribeToken); ok && st.Result()[cfg.Filter] >= 0x80 {
+						cfg.Log.Error("mqtt subscription refused by the broker", "filter", cfg.Filter, "code", st.Result()[cfg.Filter])
+						return
+					}
 					p.subscribed.Store(true)
 					cfg.Log.Info("mqtt subscribed", "broker", cfg.BrokerURL, "filter", cfg.Filter)
 					return
@@ -78,6 +88,9 @@ func newPahoClient(cfg clientConfig) mqttClient {
 				cfg.Log.Error("mqtt subscribe failed", "filter", cfg.Filter, "err", tok.Error())
 			}()
 		})
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
 	p.c = paho.NewClient(o)
 	return p
 }

@@ -21,6 +21,7 @@ package ingest
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,8 +60,11 @@ type Options struct {
 	// and MQTT 3.1.1 on Mosquitto and mochi-mqtt). Empty: every message
 	// reaches this hub.
 	SharedGroup string
-	Store       *store.Store
-	Logger      *slog.Logger
+	// TLS, when set, connects with this client configuration (the hub's
+	// certificate at an external mqtts:// broker).
+	TLS    *tls.Config
+	Store  *store.Store
+	Logger *slog.Logger
 	// Rejects counts refused messages; nil makes a private one.
 	Rejects   *wire.Rejects
 	QueueSize int           // default DefaultQueueSize
@@ -224,6 +228,7 @@ func New(opts Options) (*Ingest, error) {
 		QoS:       1,
 		Handler:   in.enqueue,
 		Log:       opts.Logger,
+		TLS:       opts.TLS,
 	})
 	return in, nil
 }

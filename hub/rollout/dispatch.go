@@ -217,3 +217,41 @@ func (p *MQTTPublisher) Publish(ctx context.Context, topic string, qos byte, pay
 
 // Disconnect closes the connection.
 func (p *MQTTPublisher) Disconnect() { p.c.Disconnect(250) }
+
+// PublisherConn is a Publisher with a connection of its own to start and
+// stop: Connect returns once connected (or ctx's error), Disconnect ends it.
+type PublisherConn interface {
+	Publisher
+	Connect(ctx context.Context) error
+	Disconnect()
+}
+
+// SharedPublisher publishes over a connection someone else owns: the hub's
+// ingest connection, when the broker binds a client id to the client's
+// certificate (one identity, one connection; hub/config/external.go).
+// Connect and Disconnect leave that connection alone.
+//
+// Send hands the message over without waiting for the broker's
+// acknowledgement, so Publish returns before the broker holds the message;
+// a command lost on the way is sent again after ResendAfter, like any
+// unanswered one.
+type SharedPublisher struct {
+	Send func(topic string, qos byte, retained bool, payload []byte) error
+}
+
+// Publish hands payload to Send.
+func (p SharedPublisher) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.Send(topic, qos, false, payload); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Connect does nothing: the connection is its owner's.
+func (SharedPublisher) Connect(context.Context) error { return nil }
+
+// Disconnect does nothing: the connection is its owner's.
+func (SharedPublisher) Disconnect() {}

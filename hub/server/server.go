@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ type Options struct {
 	// broker is embedded and MQTTAddr is ignored.
 	BrokerURL string
 	ClientID  string // hub's MQTT client id; default ingest.DefaultClientID
+	// ClientTLS is the hub's certificate at an external mqtts:// broker;
+	// its CommonName replaces ClientID, and all of the hub's MQTT traffic
+	// shares one connection (hub/config/external.go).
+	ClientTLS config.ClientTLS
 
 	Retention      time.Duration // metric points kept; default 7 days
 	RetentionEvery time.Duration // default 1h
@@ -91,7 +96,8 @@ func FromConfig(c config.Config) Options {
 		HTTPAddr:       c.HTTP.Listen,
 		MQTTAddr:       c.MQTT.Listen,
 		BrokerURL:      c.MQTT.Broker,
-		ClientID:       c.MQTT.ClientID,
+		ClientID:       c.MQTT.ReplicaClientID(),
+		ClientTLS:      c.MQTT.ClientTLS,
 		Retention:      c.Store.Retention.D(),
 		RetentionEvery: c.Store.RetentionEvery.D(),
 		IngestQueue:    c.Ingest.Queue,
@@ -148,7 +154,7 @@ type Server struct {
 	store    *store.Store
 	broker   *broker.Broker // nil with an external broker
 	ingest   *ingest.Ingest
-	pub      *rollout.MQTTPublisher
+	pub      rollout.PublisherConn
 	dispatch *rollout.Dispatcher
 	rollouts *rollout.Manager
 	influx   *influx.Writer  // nil unless configured
@@ -172,6 +178,15 @@ type Server struct {
 // the addresses are known before Run.
 func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	opts.defaults()
+	var clientTLS *tls.Config // external broker with the hub's certificate
+	if opts.ClientTLS.Enabled() {
+		if clientTLS, opts.ClientID, err = opts.ClientTLS.Load(); err != nil {
+			return nil, err
+		}
+		if opts.SharedGroup == ingest.DefaultSharedGroup {
+			opts.Logger.Warn("mqtt.shared_group is the default: a broker that does not check SUBSCRIBE (Mosquitto's acl_file) lets any client join it and swallow a share of the fleet's messages; use a name nobody can guess (configs/hub-external.yaml)")
+		}
+	}
 	s := &Server{opts: opts, log: opts.Logger}
 	defer func() {
 		if err != nil {
@@ -226,6 +241,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		QueueSize:   opts.IngestQueue,
 		Registerer:  reg,
 		SharedGroup: opts.SharedGroup,
+		TLS:         clientTLS,
 		OnMetrics:   s.onMetrics,
 		OnAlert:     s.onAlert,
 		OnDrift:     s.onDrift,
@@ -248,7 +264,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
 	ro := opts.Rollout
-	s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
+	if clientTLS != nil { // one identity, one connection: commands ride on ingest's
+		s.pub = rollout.SharedPublisher{Send: s.ingest.Publish}
+	} else {
+		s.pub = rollout.NewMQTTPublisher(s.url, opts.ClientID+"-cmd", opts.Logger.With("component", "commands"))
+	}
 	s.dispatch, err = rollout.NewDispatcher(rollout.DispatcherOptions{Store: s.store, Publisher: s.pub,
 		Logger: opts.Logger.With("component", "commands"), ResendAfter: ro.ResendAfter.D(), MaxAttempts: ro.MaxAttempts, Now: opts.Now, Sender: opts.ClientID,
 		Signer: s.signer, Sequence: s.seq})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"millwright/internal/proctest"
 )
@@ -40,6 +41,21 @@ pattern write mw/v1/local/%u/#
 pattern read mw/v1/hub/%u/#
 pattern read mw/v1/telemetry/%u/#
 `
+
+// HubACL is GatewayACL for a hub of several replicas at one Mosquitto:
+// each hub identity in hubs (one certificate per replica, `hub cert
+// --name hub-1`) gets full access. Mosquitto's acl_file has no wildcard
+// users, and use_username_as_clientid makes the certificate's name the
+// client id, so replicas cannot share one identity: each needs its own
+// user block, written here as an operator would.
+func HubACL(hubs ...string) string {
+	var b strings.Builder
+	b.WriteString(GatewayACL)
+	for _, h := range hubs {
+		fmt.Fprintf(&b, "\nuser %s\ntopic readwrite #\n", h)
+	}
+	return b.String()
+}
 
 // config writes the ACL file and returns the configuration lines and the
 // TLS port; a nil t gives none.
