@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,8 +208,13 @@ type Request struct {
 	Validity time.Duration
 }
 
-// ErrReservedName refuses a gateway called Hub.
-var ErrReservedName = errors.New(`"hub" is reserved for the hub's own clients`)
+// ErrReservedName refuses a gateway named like the hub or a hub replica.
+var ErrReservedName = errors.New(`"hub" and "hub-*" are reserved for the hub's own clients`)
+
+// IsHubName reports whether name is reserved for the hub's own clients:
+// "hub", and "hub-*" for the replicas that share an external broker (whose
+// ACL grants them every topic).
+func IsHubName(name string) bool { return name == Hub || strings.HasPrefix(name, Hub+"-") }
 
 // Issue signs pub into a certificate for req and records it (issued.json).
 func (a *Authority) Issue(pub crypto.PublicKey, req Request) (*x509.Certificate, []byte, error) {

@@ -167,7 +167,7 @@ func TestTokensStoredHashed(t *testing.T) {
 	if !strings.Contains(string(b), "gw1") {
 		t.Fatal("tokens.json does not name the gateway")
 	}
-	for _, gw := range []string{"hub", "a/b", ""} {
+	for _, gw := range []string{"hub", "hub-1", "a/b", ""} {
 		if _, _, err := a.NewToken(gw, 0); err == nil {
 			t.Errorf("NewToken(%q): want an error", gw)
 		}

@@ -44,7 +44,7 @@ func (a *Authority) NewToken(gateway string, ttl time.Duration) (token string, e
 	if !wire.ValidID(gateway) {
 		return "", time.Time{}, fmt.Errorf("enrolment token: %q is not a valid gateway id", gateway)
 	}
-	if gateway == Hub {
+	if IsHubName(gateway) {
 		return "", time.Time{}, fmt.Errorf("enrolment token: %w", ErrReservedName)
 	}
 	if ttl <= 0 {
