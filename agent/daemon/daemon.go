@@ -21,14 +21,21 @@
 // commands (wire.Command on the hub's cmd topic) are decoded on the MQTT
 // goroutine and handed to the pipeline goroutine, which applies them
 // between two vectors; each is answered with a wire.CommandAck through the
-// outbox. Drifts go through the outbox too.
+// outbox. Drifts go through the outbox too. A saved file that cannot be
+// used at start is refused with its reason in the log, set aside as
+// .corrupt and counted (mw_agent_model_state_refused_total); its machine
+// starts fresh.
 //
 // # Local outputs
 //
 // Alerts are also logged, published as JSON on LocalAlertTopic of the same
 // broker connection (not through the outbox: a local HMI gets them with the
 // hub down), and drive the optional AlarmOutput (a lamp), on while any
-// machine is in an alert episode.
+// machine is in an alert episode. They are handed to these outputs as soon
+// as the outbox has given them their sequence number (their id), before
+// its durable write, and also when that write fails.
+// mw_agent_alert_latency_seconds is the time from the receipt of the
+// message whose vector raised the alert to that hand-over.
 //
 // # Ingest
 //
@@ -53,7 +60,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +92,12 @@ type Agent struct {
 	ln      net.Listener
 	http    *http.Server
 	latency latencyHistogram
+	// alertLatency observes, for every alert, the time from the receipt
+	// of the message whose vector raised it to its hand-over to the local
+	// outputs; recv is the receipt time of the message being handled (the
+	// pipeline goroutine's, 0 outside Handle).
+	alertLatency interface{ Observe(float64) }
+	recv         int64
 
 	in       chan inMsg
 	inStop   chan struct{} // closed when telemetry input stops
@@ -91,14 +106,20 @@ type Agent struct {
 	birthMu   sync.Mutex
 	birthKick chan struct{}
 	ackBuf    wire.Ack // decode target of acks, used on the MQTT goroutine only
+	// acks carries the hub's acks to ackLoop, which commits them (an
+	// fsync) off the MQTT delivery goroutine: telemetry does not wait.
+	acks chan []uint64
 
 	cmds    chan *wire.Command // hub commands for the pipeline goroutine
 	reloads chan reload
 	local   *localOut
 	buses   buses
 	ingest  *ingestInput // nil without Options.Ingest
+	sig     *signing     // checks hub commands, signs uploaded snapshots
 
 	ran atomic.Bool
+	// stateRefused counts the model state files refused at start.
+	stateRefused uint64
 }
 
 // Run builds an agent from opts and runs it until ctx is done.
@@ -130,8 +151,11 @@ func New(opts Options) (_ *Agent, err error) {
 		inStop:    make(chan struct{}),
 		birthKick: make(chan struct{}, 1),
 		latency:   newLatencyHistogram(),
-		cmds:      make(chan *wire.Command, 16),
-		reloads:   make(chan reload),
+
+		alertLatency: newAlertLatencyHistogram(),
+		cmds:         make(chan *wire.Command, 16),
+		acks:         make(chan []uint64, 256),
+		reloads:      make(chan reload),
 	}
 	a.local = newLocalOut(opts, log.With("component", "local"))
 	defer func() {
@@ -139,6 +163,9 @@ func New(opts Options) (_ *Agent, err error) {
 			a.closeResources()
 		}
 	}()
+	if a.sig, err = newSigning(opts, log.With("component", "signing")); err != nil {
+		return nil, err
+	}
 	if err := a.openBuses(); err != nil {
 		return nil, err
 	}
@@ -175,7 +202,10 @@ func New(opts Options) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
+	saved := countStateFiles(modelDir(opts.StateDir))
 	a.restoreModels()
+	// restoreModels sets every refused file aside, renamed away.
+	a.stateRefused = uint64(max(0, saved-countStateFiles(modelDir(opts.StateDir))))
 
 	will, err := wire.Marshal(&wire.Death{Env: wire.Envelope{Sender: opts.Gateway}, Reason: "connection lost"})
 	if err != nil {
@@ -212,6 +242,22 @@ func New(opts Options) (_ *Agent, err error) {
 
 func modelDir(stateDir string) string { return filepath.Join(stateDir, "models") }
 
+// countStateFiles counts the model state files in dir (package state's
+// names: <machine>.<slot>.model).
+func countStateFiles(dir string) int {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range es {
+		if name := e.Name(); !e.IsDir() && strings.HasSuffix(name, ".model") && !strings.HasPrefix(name, ".") {
+			n++
+		}
+	}
+	return n
+}
+
 // HTTPAddr is the bound address of the HTTP endpoints.
 func (a *Agent) HTTPAddr() string { return a.ln.Addr().String() }
 
@@ -220,6 +266,10 @@ func (a *Agent) OutboxStats() outbox.Stats { return a.ob.Stats() }
 
 // PipelineStats returns the pipeline's running totals.
 func (a *Agent) PipelineStats() pipeline.Stats { return a.pl.Stats() }
+
+// Machines returns what the agent knows of every machine, in discovery
+// order.
+func (a *Agent) Machines() []wire.MachineInfo { return a.pl.Machines() }
 
 // Connected reports whether the agent is connected to the broker.
 func (a *Agent) Connected() bool { return a.mq != nil && a.mq.Connected() }
@@ -252,6 +302,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	senderCtx, stopSender := context.WithCancel(bg)
 	wg.Go(func() { a.ob.Run(senderCtx, publisher{a.mq}) })
+	wg.Go(func() { a.ackLoop(senderCtx) })
 	birthCtx, stopBirth := context.WithCancel(bg)
 	wg.Go(func() { a.birthLoop(birthCtx) })
 	localCtx, stopLocal := context.WithCancel(bg)
@@ -327,7 +378,7 @@ func (a *Agent) loop(ctx context.Context, httpErr <-chan error) error {
 		case err := <-httpErr:
 			return fmt.Errorf("http server: %w", err)
 		case m := <-a.in:
-			a.pl.Handle(m.topic, m.payload, m.recv)
+			a.handle(m)
 		case now := <-metrics.C:
 			a.pl.EmitMetrics(now)
 		case now := <-flush.C:
@@ -367,13 +418,19 @@ func (a *Agent) onMessage(topic string, payload []byte) {
 			a.rejects.Reject(topic, err)
 			return
 		}
-		if _, err := a.ob.Ack(a.ackBuf.Seqs); err != nil && !errors.Is(err, outbox.ErrClosed) {
-			a.log.Error("outbox ack", "err", err)
+		seqs := slices.Clone(a.ackBuf.Seqs) // one per entry owed, not per reading
+		select {
+		case a.acks <- seqs:
+		default: // ackLoop is behind or gone: commit here
+			a.applyAcks(seqs)
 		}
 	case t.Dir == "hub" && t.Leaf == wire.LeafCmd:
 		c := new(wire.Command) // commands are rare and handed over: a fresh one each
 		if err := wire.Unmarshal(payload, c); err != nil {
 			a.rejects.Reject(topic, err)
+			return
+		}
+		if !a.admitCommand(payload, c) {
 			return
 		}
 		select {
@@ -384,6 +441,50 @@ func (a *Agent) onMessage(topic string, payload []byte) {
 	default:
 		a.rejects.Reject(topic, &wire.DecodeError{Kind: wire.KindInvalid, What: "message", Err: errors.New("unexpected topic")})
 	}
+}
+
+// ackLoop commits the hub's acks until ctx is done, those that queued up
+// meanwhile in one transaction; then it commits what is left.
+func (a *Agent) ackLoop(ctx context.Context) {
+	var batch []uint64
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case s := <-a.acks:
+					a.applyAcks(s)
+				default:
+					return
+				}
+			}
+		case s := <-a.acks:
+			batch = append(batch[:0], s...)
+		more:
+			for len(batch) < 4096 {
+				select {
+				case s := <-a.acks:
+					batch = append(batch, s...)
+				default:
+					break more
+				}
+			}
+			a.applyAcks(batch)
+		}
+	}
+}
+
+func (a *Agent) applyAcks(seqs []uint64) {
+	if _, err := a.ob.Ack(seqs); err != nil && !errors.Is(err, outbox.ErrClosed) {
+		a.log.Error("outbox ack", "err", err)
+	}
+}
+
+// handle scores one telemetry message on the pipeline goroutine.
+func (a *Agent) handle(m inMsg) {
+	a.recv = m.recv
+	a.pl.Handle(m.topic, m.payload, m.recv)
+	a.recv = 0
 }
 
 func (a *Agent) stopInput(ctx context.Context) {
@@ -401,7 +502,7 @@ func (a *Agent) drain() {
 		case c := <-a.cmds:
 			a.command(c)
 		case m := <-a.in:
-			a.pl.Handle(m.topic, m.payload, m.recv)
+			a.handle(m)
 		default:
 			return
 		}
@@ -442,6 +543,7 @@ func (a *Agent) publishBirth(ctx context.Context) {
 		Env:          wire.Envelope{Sender: a.opts.Gateway, Time: time.Now().UnixNano()},
 		AgentVersion: a.opts.AgentVersion,
 		Machines:     a.pl.Machines(),
+		SigningKey:   a.sig.self.Public(), // the hub pins it and verifies our snapshots with it
 	}
 	payload, err := wire.Marshal(b)
 	if err != nil {
@@ -472,14 +574,33 @@ type sink struct{ a *Agent }
 
 func (s sink) Alert(al *wire.Alert) error {
 	gw := s.a.opts.Gateway
+	local := false
 	_, err := s.a.ob.Put(outbox.Alert, wire.AgentTopic(gw, wire.LeafAlerts), func(seq uint64) ([]byte, error) {
 		al.Env.Seq = seq
 		al.ID = gw + "-" + al.Machine + "-" + strconv.FormatUint(seq, 10)
-		return wire.Marshal(al)
+		b, err := wire.Marshal(al)
+		if err == nil {
+			// The local outputs get the alert with its id before the
+			// outbox's durable write (an fsync or two, milliseconds on
+			// a gateway's flash), not after it.
+			s.local(al)
+			local = true
+		}
+		return b, err
 	})
-	// Local outputs do not depend on the hub nor on the outbox.
-	s.a.local.alert(al)
+	// Local outputs do not depend on the hub nor on the outbox: an alert
+	// the outbox could not take is raised locally all the same.
+	if !local {
+		s.local(al)
+	}
 	return err
+}
+
+func (s sink) local(al *wire.Alert) {
+	if r := s.a.recv; r != 0 {
+		s.a.alertLatency.Observe(float64(time.Now().UnixNano()-r) / 1e9)
+	}
+	s.a.local.alert(al)
 }
 
 func (s sink) Drift(d *wire.Drift) error {

@@ -87,12 +87,14 @@ func TestHubMessagesRefusedAndCounted(t *testing.T) {
 	// The next good ack is processed.
 	ack, _ := wire.Marshal(&wire.Ack{Seqs: []uint64{2}})
 	a.onMessage(ackTopic, ack)
+	a.applyAcks(<-a.acks) // what ackLoop does
 	if s := a.ob.Stats(); s.Queued != 1 || s.Delivered != 1 {
 		t.Errorf("after a good ack: %+v", s)
 	}
 	// An empty ack after one with seqs does not ack them again or others.
 	empty, _ := wire.Marshal(&wire.Ack{})
 	a.onMessage(ackTopic, empty)
+	a.applyAcks(<-a.acks)
 	if s := a.ob.Stats(); s.Queued != 1 {
 		t.Errorf("an empty ack removed entries: %+v", s)
 	}
@@ -124,6 +126,9 @@ func TestCorruptStateStartsFresh(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(models, m+".champion.model.corrupt")); err != nil {
 			t.Errorf("%s not set aside: %v", m, err)
 		}
+	}
+	if a.stateRefused != 2 {
+		t.Errorf("mw_agent_model_state_refused_total = %d, want 2", a.stateRefused)
 	}
 }
 
@@ -233,6 +238,9 @@ func FuzzHubMessage(f *testing.F) {
 		a.onMessage(topic, b)
 		for len(a.cmds) > 0 { // what the loop does: apply and answer
 			a.command(<-a.cmds)
+		}
+		for len(a.acks) > 0 { // what ackLoop does
+			a.applyAcks(<-a.acks)
 		}
 		var probe wire.Ack
 		refused := a.rejects.Total() - before

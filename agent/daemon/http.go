@@ -19,10 +19,21 @@ func newLatencyHistogram() latencyHistogram {
 	})}
 }
 
+func newAlertLatencyHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mw_agent_alert_latency_seconds",
+		Help:    "Time from the receipt of the message whose vector raised an alert to the alert's hand-over to the local outputs (log, local topic, alarm).",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+	})
+}
+
 // handler serves /healthz, /readyz and /metrics.
 func (a *Agent) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.latency, collector{a})
+	if c, ok := a.alertLatency.(prometheus.Collector); ok {
+		reg.MustRegister(c)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -50,11 +61,13 @@ var (
 	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
 	descDrifts    = prometheus.NewDesc("mw_agent_drifts_total", "Drifts reported, and those not reported because of the per-machine rate limit.", []string{"outcome"}, nil)
 	descEventTime = prometheus.NewDesc("mw_agent_event_time_readings_total", "Readings not put in event-time order: late and scored only (late_scored), late and dropped (late_dropped), duplicates dropped (duplicate), released early by a full reorder buffer (overflow).", []string{"outcome"}, nil)
-	descIngest    = prometheus.NewDesc("mw_agent_ingest_refused_total", "Messages of ingest topics that did not fit their mapping.", nil, nil)
+	descRefused   = prometheus.NewDesc("mw_agent_model_state_refused_total", "Model state files refused at start (unreadable or unusable; set aside as .corrupt, their machines start fresh).", nil, nil)
+	descIngest    = prometheus.NewDesc("mw_agent_ingest_refused_total", "Messages of ingest topics that did not fit their mapping, by topic (at most 1024 topics, the rest as \"(other)\").", []string{"topic"}, nil)
 	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
 	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
 	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
 	descDropped   = prometheus.NewDesc("mw_agent_outbox_dropped_total", "Entries dropped to stay within the bound, by class.", []string{"class"}, nil)
+	descFailed    = prometheus.NewDesc("mw_agent_outbox_write_failed_total", "Entries not stored because the outbox's write failed (disk full, I/O error), by class; outside the books: they never got a sequence number.", []string{"class"}, nil)
 	descSent      = prometheus.NewDesc("mw_agent_outbox_sent_total", "Publishes of outbox entries, resends included.", nil, nil)
 	descDepth     = prometheus.NewDesc("mw_agent_outbox_depth", "Entries waiting for the hub's ack.", nil, nil)
 	descBytes     = prometheus.NewDesc("mw_agent_outbox_bytes", "Bytes of the entries waiting for the hub's ack.", nil, nil)
@@ -62,7 +75,7 @@ var (
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
-		descDrifts, descEventTime, descIngest, descConnected, descProduced, descDelivered, descDropped, descSent, descDepth, descBytes} {
+		descDrifts, descEventTime, descRefused, descIngest, descConnected, descProduced, descDelivered, descDropped, descFailed, descSent, descDepth, descBytes} {
 		ch <- d
 	}
 }
@@ -86,8 +99,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEventTime, ps.LateDropped, "late_dropped")
 	counter(descEventTime, ps.Duplicates, "duplicate")
 	counter(descEventTime, ps.Overflow, "overflow")
+	counter(descRefused, c.a.stateRefused)
 	if in := c.a.ingest; in != nil {
-		counter(descIngest, in.errs.Total())
+		for _, tc := range in.errs.Snapshot() {
+			counter(descIngest, tc.Count, tc.Topic)
+		}
 	}
 	for _, k := range c.a.rejects.Snapshot() {
 		counter(descRejected, k.Count, k.Kind)
@@ -103,6 +119,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSent, os.Sent)
 	for cl := outbox.Metrics; cl <= outbox.Alert; cl++ {
 		counter(descDropped, os.DroppedBy[cl], cl.String())
+		counter(descFailed, os.FailedBy[cl], cl.String())
 	}
 	gauge(descDepth, float64(os.Queued))
 	gauge(descBytes, float64(os.Bytes))

@@ -105,6 +105,10 @@ type Stats struct {
 	DroppedBy [numClasses]uint64
 	// Sent counts publishes, resends included.
 	Sent uint64
+	// FailedBy counts, by class, the entries Put could not store because
+	// the write failed (disk full, I/O error). They never got a sequence
+	// number, so they are outside the books; counted since Open.
+	FailedBy [numClasses]uint64
 }
 
 var (
@@ -143,6 +147,7 @@ type Outbox struct {
 	delivered uint64
 	dropped   [numClasses]uint64
 	sent      uint64
+	failed    [numClasses]uint64
 	changed   chan struct{} // closed and replaced whenever entries shrink
 }
 
@@ -320,6 +325,7 @@ func (o *Outbox) Put(class Class, topic string, encode func(seq uint64) ([]byte,
 		return putUint(mb, keySeq, seq)
 	})
 	if err != nil {
+		o.failed[class]++
 		return 0, fmt.Errorf("outbox put %s: %w", class, err)
 	}
 	o.seq = seq
@@ -432,6 +438,7 @@ func (o *Outbox) Stats() Stats {
 		Bytes:     o.bytes,
 		DroppedBy: o.dropped,
 		Sent:      o.sent,
+		FailedBy:  o.failed,
 	}
 	for _, d := range o.dropped {
 		s.Dropped += d

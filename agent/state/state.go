@@ -171,7 +171,8 @@ type Failed struct {
 
 // LoadAll reads every state file in dir. Files that cannot be read or
 // decoded are returned in failed, each with the reason; the caller decides
-// (the agent starts those machines fresh).
+// (the agent starts those machines fresh). Temporary files left by a
+// write that a crash interrupted are removed: call it before any save.
 func LoadAll(dir string) (models []Model, failed []Failed, err error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -182,6 +183,12 @@ func LoadAll(dir string) (models []Model, failed []Failed, err error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if !e.IsDir() && isTemp(name) {
+			// Never loaded; one that cannot be removed is tried again
+			// at the next start.
+			_ = os.Remove(filepath.Join(dir, name))
+			continue
+		}
 		if e.IsDir() || !strings.HasSuffix(name, suffix) || strings.HasPrefix(name, ".") {
 			continue
 		}
@@ -197,6 +204,11 @@ func LoadAll(dir string) (models []Model, failed []Failed, err error) {
 		models = append(models, m)
 	}
 	return models, failed, nil
+}
+
+// isTemp tells the temporary files of WriteAtomic for state files.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, suffix+".tmp")
 }
 
 func readFile(path string) (Model, error) {

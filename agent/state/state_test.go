@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"millwright/wire"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -141,5 +144,32 @@ func TestSaveMachinePrunesRemovedModels(t *testing.T) {
 	slices.Sort(keys)
 	if want := "m.c/champion m/champion m/twin"; strings.Join(keys, " ") != want {
 		t.Errorf("files after pruning: %v, want %s", keys, want)
+	}
+}
+
+// A write interrupted by a crash leaves a temporary file; the next load
+// removes it and loads the whole files beside it.
+func TestLoadAllRemovesLeftoverTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	m := Model{Machine: "m1", Role: wire.RoleChampion, Kind: "k", Sensors: []string{"a"}, Data: []byte{1}}
+	if err := Save(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".m1.champion.model.tmp123")
+	other := filepath.Join(dir, ".keep")
+	for _, p := range []string{tmp, other} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, failed, err := LoadAll(dir)
+	if err != nil || len(failed) != 0 || len(ms) != 1 {
+		t.Fatalf("LoadAll = %d models, failed %v, err %v", len(ms), failed, err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover temporary still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file that is not a state temporary was removed: %v", err)
 	}
 }

@@ -1,5 +1,8 @@
-// Package brokertest starts the embedded mochi MQTT broker in-process for
-// the agent's tests, on a loopback listener the test owns.
+// Package brokertest holds the agent's MQTT test helpers: the embedded
+// mochi broker in-process on a loopback listener the test owns (Start), a
+// fake hub that acknowledges what agents owe it (StartHub), and a load
+// generator: a QoS 0 publisher of pre-encoded packets (DialRaw) and a
+// fleet of machines whose telemetry frames are rewritten in place (Fleet).
 package brokertest
 
 import (
