@@ -194,6 +194,24 @@ func Run(t *testing.T, newDetector New) {
 			}
 		}
 	})
+	t.Run("SnapshotEveryEarlyStep", func(t *testing.T) {
+		// A model saved at any point of its warm-up restores: state that
+		// is only valid before the first refresh, decomposition or tree
+		// build must be accepted too. The restored model goes on exactly.
+		const dim = 6
+		xs := Stream(seed+3, 100, dim)
+		a := newDetector(dim, seed)
+		for cut := range 80 {
+			a.Update(xs[cut])
+			r := newDetector(dim, seed+7)
+			if err := r.(models.Snapshotter).UnmarshalSnapshot(snap(t, a)); err != nil {
+				t.Fatalf("snapshot after %d updates refused: %v", cut+1, err)
+			}
+			if pa, pr := a.Score(xs[cut+1]), r.Score(xs[cut+1]); math.Float64bits(pa) != math.Float64bits(pr) {
+				t.Fatalf("after %d updates: restored scores %v, uninterrupted %v", cut+1, pr, pa)
+			}
+		}
+	})
 	t.Run("RefuseBadSnapshots", func(t *testing.T) {
 		d := newDetector(3, seed)
 		for _, x := range Stream(seed, 300, 3) {

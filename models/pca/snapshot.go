@@ -100,8 +100,10 @@ func (d *Detector) UnmarshalSnapshot(b []byte) error {
 	if s.Ready && (s.K < 1 || s.K > p || !(s.EQ > 0)) {
 		return snapshot.Corrupt(Kind, "%d components of %d, E[Q] %v", s.K, p, s.EQ)
 	}
-	if s.Since < 0 || s.Since > o.Refresh {
-		return snapshot.Corrupt(Kind, "%d samples since refresh, refresh every %d", s.Since, o.Refresh)
+	// Before its first decomposition a model counts every sample since the
+	// start; after it, at most Refresh samples pass between two.
+	if s.Since < 0 || uint64(s.Since) > s.N || (s.Ready && s.Since > o.Refresh) {
+		return snapshot.Corrupt(Kind, "%d samples since refresh, refresh every %d, %d samples", s.Since, o.Refresh, s.N)
 	}
 	nd := &Detector{opt: o}
 	nd.alloc(s.Dim)
