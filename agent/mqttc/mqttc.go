@@ -137,6 +137,7 @@ func New(opts Options) (*Client, error) {
 		SetOrderMatters(true).
 		SetResumeSubs(false).
 		SetStore(inboundOnlyStore{paho.NewMemoryStore()}).
+		SetCustomOpenConnectionFn(openConnection).
 		SetOnConnectHandler(func(paho.Client) { cl.onConnect() }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			cl.log.Warn("mqtt connection lost", "broker", opts.BrokerURL, "err", err)
