@@ -20,7 +20,9 @@ func (a *Agent) command(c *wire.Command) {
 	if err == nil {
 		a.log.Info("hub command applied", "id", c.ID, "kind", c.Kind, "machine", c.Machine, "role", c.Role, "model", c.Model, "name", c.Name)
 		if c.Kind != wire.CmdPing {
-			a.saveState(time.Now())
+			// Only the commanded machine changed: saving every machine
+			// here cost one fsync per machine and stalled scoring.
+			a.saveModels(time.Now(), c.Machine)
 		}
 	} else {
 		a.log.Warn("hub command refused", "id", c.ID, "kind", c.Kind, "machine", c.Machine, "reason", err)
@@ -184,7 +186,10 @@ func equal(a, b []string) bool {
 
 // saveState writes every model's snapshot to the state dir, machine by
 // machine, removing the files of models that are gone.
-func (a *Agent) saveState(now time.Time) {
+func (a *Agent) saveState(now time.Time) { a.saveModels(now, "") }
+
+// saveModels is saveState for one machine, or for all when only is "".
+func (a *Agent) saveModels(now time.Time, only string) {
 	dir := modelDir(a.opts.StateDir)
 	var machine string
 	var batch []state.Model
@@ -198,6 +203,9 @@ func (a *Agent) saveState(now time.Time) {
 		batch = batch[:0]
 	}
 	a.pl.Models(func(m pipeline.Model) {
+		if only != "" && m.Machine != only {
+			return
+		}
 		if m.Machine != machine {
 			flush()
 			machine = m.Machine

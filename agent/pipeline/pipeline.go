@@ -204,10 +204,11 @@ type Pipeline struct {
 	machines map[string]*machine
 	order    []*machine // discovery order, for stable output
 
-	alert   wire.Alert
-	contrib []float64
-	metrics wire.Metrics
-	lastEmt time.Time
+	alert          wire.Alert
+	contrib        []float64
+	metrics        wire.Metrics
+	lastEmt        time.Time
+	metricsFailing bool // the last EmitMetrics could not queue
 
 	messages, readings, vectors, alerts, ignored atomic.Uint64
 	drifts, driftsDropped                        atomic.Uint64

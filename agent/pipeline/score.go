@@ -282,8 +282,15 @@ func (p *Pipeline) EmitMetrics(now time.Time) {
 	if len(mt.Series) == 0 {
 		return
 	}
-	if err := p.opts.Sink.Metrics(mt); err != nil {
-		p.log.Warn("metrics not queued", "err", err)
+	// Said once when queuing starts failing (a full disk, say) and once
+	// when it works again; the outbox counts every failure.
+	switch err := p.opts.Sink.Metrics(mt); {
+	case err != nil && !p.metricsFailing:
+		p.metricsFailing = true
+		p.log.Warn("metrics not queued; said once until they are again", "err", err)
+	case err == nil && p.metricsFailing:
+		p.metricsFailing = false
+		p.log.Info("metrics queued again")
 	}
 }
 
