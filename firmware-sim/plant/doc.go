@@ -16,8 +16,10 @@
 // and which the machine follows with lag. Vibration RMS (mm/s), motor
 // current (A), discharge pressure (bar), flow (m³/h), speed (rpm) and belt
 // speed (m/s) follow the load; bearing temperature (°C) follows a
-// load-dependent equilibrium with a thermal time constant, starting cold
-// (warm-up is normal life). Noise comes from a PCG stream per machine
+// load-dependent equilibrium above ambient with a thermal time constant,
+// starting cold (warm-up is normal life). A machine with an environment
+// sensor (Machine.AmbientSensor) also publishes the ambient temperature
+// (ambient_temp, °C). Noise comes from a PCG stream per machine
 // seeded from the scenario's seed and the machine's gateway and id, so
 // adding a machine changes no other.
 //
@@ -52,7 +54,8 @@
 // and a daily ambient cycle from the start date), shifts (a load factor
 // per shift, 0 for closed) and weekends off; Machine.Stops makes a machine
 // stop at random, coasting down and cooling, then start again with an
-// inrush current. None of it is a fault and none of it is labelled.
+// inrush current. Its current falls to 0 the moment the contactor opens,
+// while the shaft coasts, as a current relay sees a stop. None of it is a fault and none of it is labelled.
 //
 // # Faults and ground truth
 //

@@ -193,4 +193,4 @@ func TestRepairEndsFault(t *testing.T) {
 }
 
 var allSensors = []string{plant.SensorVibration, plant.SensorTemperature, plant.SensorCurrent, plant.SensorPressure, plant.SensorFlow, plant.SensorSpeed,
-	plant.SensorBeltSpeed, plant.SensorVibPeak, plant.SensorVibKurtosis, plant.SensorVibDefect}
+	plant.SensorBeltSpeed, plant.SensorVibPeak, plant.SensorVibKurtosis, plant.SensorVibDefect, plant.SensorAmbient}

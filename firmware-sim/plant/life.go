@@ -179,8 +179,8 @@ func (l *lifeState) schedule(t float64) (run bool, factor float64, shift int) {
 	return factor > 0, factor, shift
 }
 
-// step runs the schedule to t: the machine's mean load, whether it runs,
-// its speed, its inrush current and the ambient.
+// step runs the schedule to t: the machine's mean load, whether its
+// contactor is closed, its speed, its inrush current and the ambient.
 func (l *lifeState) step(s *state, t, dt float64) {
 	s.ambient = l.ambientAt(t)
 	run, factor, shift := l.schedule(t)
@@ -202,6 +202,12 @@ func (l *lifeState) step(s *state, t, dt float64) {
 	}
 	run = run && !l.stopped
 	was := s.run
+	// The contactor follows the schedule at once: open, the motor draws
+	// no current (a current relay sees the stop), though the shaft coasts.
+	s.fed = run
+	if !run {
+		s.inrush = 0
+	}
 	if run {
 		// Direct-on-line start: up to speed in about 3 s, drawing five to
 		// six times the full-load current, which decays as it speeds up.

@@ -2,6 +2,7 @@ package plant_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,6 +91,14 @@ func TestNormalLife(t *testing.T) {
 				running := true
 				cur, rpm, belt := s[plant.SensorCurrent], s[plant.SensorSpeed], s[plant.SensorBeltSpeed]
 				for i := range rpm {
+					// The contactor opens: the current is gone at once while the
+					// shaft still coasts near full speed.
+					if i > 0 && cur[i-1] >= 0.5 && cur[i] < 0.5 && rpm[i] < 1000 {
+						t.Errorf("tick %d: current fell to %.2f A only as the shaft slowed to %.0f rpm: want it gone when the contactor opens", i, cur[i], rpm[i])
+					}
+					if i > 0 && rpm[i] > 10 && rpm[i] < 1300 && rpm[i-1]-rpm[i] > 50 && cur[i] != 0 {
+						t.Errorf("tick %d: %.2f A while coasting down at %.0f rpm: want 0", i, cur[i], rpm[i])
+					}
 					switch {
 					case running && rpm[i] < 10:
 						running = false
@@ -195,4 +204,49 @@ func correlation(a, b []float64) float64 {
 		sab += a[i] * b[i]
 	}
 	return (sab/n - sa/n*sb/n) / math.Sqrt((saa/n-sa/n*sa/n)*(sbb/n-sb/n*sb/n))
+}
+
+// TestAmbientSensor: a machine with an environment sensor publishes the
+// ambient temperature, daily cycle included, within the sensor's
+// accuracy; adding the sensor changes none of the other signals.
+func TestAmbientSensor(t *testing.T) {
+	sc := func(env bool) plant.Scenario {
+		return plant.Scenario{Seed: 7, Rate: 0.2, Ambient: 15, Life: plant.Life{Climate: plant.Climate{Daily: 5}},
+			Gateways: []plant.Gateway{{ID: "g", Machines: []plant.Machine{{ID: "m", Type: plant.TypePump, AmbientSensor: env}}}}}
+	}
+	run := func(env bool) series {
+		g, err := plant.NewGenerator(sc(env), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return collect(t, g, 24*time.Hour)["m"]
+	}
+	with, without := run(true), run(false)
+	step := 5 * time.Second // 0.2 Hz
+	amb := with[plant.SensorAmbient]
+	day, night := meanOver(amb, step, 14*time.Hour+30*time.Minute, 15*time.Hour+30*time.Minute), meanOver(amb, step, 2*time.Hour+30*time.Minute, 3*time.Hour+30*time.Minute)
+	t.Logf("ambient_temp %.2f °C at 15:00, %.2f °C at 03:00", day, night)
+	if math.Abs(day-20) > 0.6 || math.Abs(night-10) > 0.6 {
+		t.Errorf("ambient_temp %.2f °C at 15:00, %.2f °C at 03:00: want 20 and 10 °C within the sensor's 0.5 °C", day, night)
+	}
+	if _, ok := without[plant.SensorAmbient]; ok && !math.IsNaN(without[plant.SensorAmbient][0]) {
+		t.Error("ambient_temp published by a machine without an environment sensor")
+	}
+	for _, name := range []string{plant.SensorVibration, plant.SensorTemperature, plant.SensorCurrent, plant.SensorPressure, plant.SensorFlow} {
+		a, b := with[name], without[name]
+		if len(a) != len(b) || len(a) == 0 {
+			t.Fatalf("%s: %d and %d readings", name, len(a), len(b))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Errorf("%s at tick %d: %v with the environment sensor, %v without: want the same", name, i, a[i], b[i])
+				break
+			}
+		}
+	}
+	withEnv := sc(true)
+	infos := withEnv.MachineInfos("g")
+	if len(infos) != 1 || !slices.Contains(infos[0].Sensors, plant.SensorAmbient) {
+		t.Errorf("MachineInfos = %+v, want ambient_temp among the sensors", infos)
+	}
 }

@@ -32,6 +32,10 @@ const (
 	SensorVibPeak     = "vib_peak"     // peak |acceleration| in the frame, m/s²
 	SensorVibKurtosis = "vib_kurtosis" // kurtosis of the acceleration (3 for Gaussian noise)
 	SensorVibDefect   = "vib_defect"   // envelope-spectrum energy at the bearing defect frequencies, (m/s²)²
+
+	// SensorAmbient is the air temperature beside the machine, published
+	// by machines with an environment sensor (Machine.AmbientSensor).
+	SensorAmbient = "ambient_temp" // °C
 )
 
 type sensor uint8
@@ -47,11 +51,12 @@ const (
 	sPeak
 	sKurt
 	sDefect
+	sAmbient
 	numSensors
 )
 
 var sensorNameOf = [numSensors]string{SensorVibration, SensorTemperature, SensorCurrent, SensorPressure, SensorFlow, SensorSpeed,
-	SensorBeltSpeed, SensorVibPeak, SensorVibKurtosis, SensorVibDefect}
+	SensorBeltSpeed, SensorVibPeak, SensorVibKurtosis, SensorVibDefect, SensorAmbient}
 
 // frameSensors are the features published per vibration frame.
 var frameSensors = []sensor{sPeak, sKurt, sDefect}
@@ -194,12 +199,17 @@ type state struct {
 	geo    geometry
 	life   *lifeState // nil: always running, constant ambient
 	run    float64    // speed as a fraction of nominal: 1 running, 0 stopped
+	fed    bool       // contactor closed: the motor draws current
 	inrush float64    // A added by a start's inrush current
 	shaft  float64    // shaft frequency, Hz
 	wave   *wave      // nil without a vibration waveform
 	an     *analyzer  // non-nil when the published vibration comes from frames
 	frame  []float64
 	e      effects
+	// env is the environment sensor's own stream (nil without one), so
+	// adding it changes no other signal; envBias its calibration offset.
+	env     *rand.Rand
+	envBias float64
 }
 
 // stateOpts are what a machine's simulation needs beyond its Machine.
@@ -216,7 +226,7 @@ type stateOpts struct {
 }
 
 func newState(gw string, m Machine, o stateOpts) *state {
-	s := &state{gw: gw, id: m.ID, typ: machineTypes[m.Type], rng: o.rng, ambient: o.ambient, mean: m.Load, swing: m.LoadSwing, run: 1}
+	s := &state{gw: gw, id: m.ID, typ: machineTypes[m.Type], rng: o.rng, ambient: o.ambient, mean: m.Load, swing: m.LoadSwing, run: 1, fed: true}
 	s.sensors = s.typ.sensors
 	if o.frames {
 		s.sensors = append(slices.Clip(s.sensors), frameSensors...)
@@ -232,7 +242,7 @@ func newState(gw string, m Machine, o stateOpts) *state {
 		s.life = newLifeState(o, m, s.mean)
 		s.ambient = s.life.ambientAt(0)
 		if run, _, _ := s.life.schedule(0); !run {
-			s.run = 0
+			s.run, s.fed = 0, false
 		}
 	}
 	s.target = s.clampLoad(s.mean + s.swing*(2*o.rng.Float64()-1))
@@ -251,12 +261,21 @@ func newState(gw string, m Machine, o stateOpts) *state {
 			}
 		}
 	}
+	if m.AmbientSensor {
+		s.sensors = append(slices.Clip(s.sensors), sAmbient)
+		s.env = rand.New(rand.NewPCG(o.seed^0x616d6269656e74, o.key))
+		s.envBias = envAccuracy * (2*s.env.Float64() - 1)
+	}
 	if o.frames {
 		s.an = newAnalyzer(o.vib.FrameLen, o.vib.SampleRate)
 		s.frame = make([]float64, o.vib.FrameLen)
 	}
 	return s
 }
+
+// A BME280-like environment sensor: absolute accuracy ±0.5 °C (a fixed
+// offset per sensor), noise 0.05 °C RMS.
+const envAccuracy, envNoise = 0.5, 0.05
 
 func (s *state) clampLoad(l float64) float64 { return min(1, max(0.05, l)) }
 
@@ -303,6 +322,9 @@ func (s *state) step(t, dt float64) {
 	s.vals[sVib] = max(0.05, vib*(run*run)*(1+mt.noiseVib*e.vibNoise*r.NormFloat64()))
 	s.vals[sTemp] = s.temp + 0.15*r.NormFloat64()
 	s.vals[sCurrent] = (mt.amps+mt.ampsLoad*l)*(1+e.ampsMul)*(1+n*(1+e.ampsNoise)*r.NormFloat64())*run + s.inrush
+	if !s.fed {
+		s.vals[sCurrent] = 0 // contactor open: no current while the shaft coasts
+	}
 	s.vals[sPressure] = max(0, (mt.bar+mt.barLoad*l+e.barAdd)*run+(mt.bar+mt.barLoad)*n*e.barNoise*r.NormFloat64())
 	s.vals[sFlow] = max(0, (mt.flow+mt.flowLoad*l)*e.flowMul*(1+n*e.flowNoise*r.NormFloat64())) * run
 	s.vals[sRPM] = (mt.rpm-mt.rpmSlip*l*(1+e.slipMul))*run + 0.5*r.NormFloat64()
@@ -310,6 +332,9 @@ func (s *state) step(t, dt float64) {
 	if mt.conveyor {
 		slip := 0.005 + 0.01*l + e.beltSlip
 		s.vals[sBelt] = max(0, s.geo.beltSpeed(s.shaft)*(1-slip)*(1+0.003*(1+30*e.beltSlip)*r.NormFloat64()))
+	}
+	if s.env != nil {
+		s.vals[sAmbient] = s.ambient + s.envBias + envNoise*s.env.NormFloat64()
 	}
 	for _, k := range s.sensors {
 		s.present[k] = true

@@ -62,6 +62,12 @@ type Machine struct {
 	// Stops makes the machine stop now and then (a conveyor waiting for
 	// material, a pump on level control); zero never stops.
 	Stops Stops `yaml:"stops"`
+	// AmbientSensor gives the machine's sensor node an environment sensor
+	// (BME280-like: ±0.5 °C, 0.05 °C noise) that publishes the air
+	// temperature beside the machine as ambient_temp, so that a detector
+	// can watch the bearing's rise above ambient rather than its
+	// temperature.
+	AmbientSensor bool `yaml:"ambient_sensor"`
 }
 
 // Fault is a fault a machine develops: it starts at Onset, progresses over
@@ -365,6 +371,9 @@ func (sc *Scenario) MachineInfos(gw string) []wire.MachineInfo {
 					for _, s := range frameSensors {
 						info.Sensors = append(info.Sensors, sensorNameOf[s])
 					}
+				}
+				if m.AmbientSensor {
+					info.Sensors = append(info.Sensors, SensorAmbient)
 				}
 			}
 			out = append(out, info)

@@ -3,6 +3,7 @@ package plantbench_test
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func TestRealistic(t *testing.T) {
 		t.Fatalf("realistic scenario (firmware-sim/testdata): %v", err)
 	}
 	seeds := []uint64{sc.Seed, 40, 41, 43, 44, 45, 46, 47}
-	if testing.Short() {
+	if quick() {
 		seeds = seeds[:3]
 	}
 	for i, seed := range seeds {
@@ -140,7 +141,8 @@ func TestRealistic(t *testing.T) {
 
 // TestNormalLife measures false alarms on the demo's machines living a
 // normal life (load changes every few minutes, cold start), at 1 Hz (a
-// 10-minute warm-up) and 5 Hz (2 minutes), over several seeds.
+// 10-minute warm-up) and 5 Hz (2 minutes), over several seeds. The plant's
+// fuller normal life (seasons, shifts, stops) is TestLifeFalseAlarms'.
 func TestNormalLife(t *testing.T) {
 	runs := []struct {
 		rate  float64
@@ -150,7 +152,7 @@ func TestNormalLife(t *testing.T) {
 		{1, 7 * 24 * time.Hour, 4},
 		{5, 7 * 24 * time.Hour, 2},
 	}
-	if testing.Short() {
+	if quick() {
 		runs = []struct {
 			rate  float64
 			d     time.Duration
@@ -194,8 +196,8 @@ func TestNormalLife(t *testing.T) {
 // with Robust). Only learn is held to the targets; the others are logged
 // for the agent's owners.
 func TestPolicies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("policy comparison skipped in -short mode")
+	if quick() {
+		t.Skip("policy comparison skipped with -short and -race")
 	}
 	for _, pol := range []plantbench.Policy{plantbench.Learn, plantbench.Gated, plantbench.Frozen} {
 		cfg := champion()
@@ -221,5 +223,71 @@ func TestPolicies(t *testing.T) {
 		if pol == plantbench.Learn && (!f.Detected || f.Delay > demoMaxDelay || demoFalse > 0 || rate >= maxFalsePerWeek) {
 			t.Errorf("champion (learn) misses the targets")
 		}
+	}
+}
+
+// TestDerived: derived signals join the vector after the sensors, as the
+// agent lays it out, and Exclude keeps signals out of it while they still
+// feed the derived ones; a machine without an input goes without the
+// derived signal.
+func TestDerived(t *testing.T) {
+	sc := plant.Scenario{Name: "derived", Seed: 5, Rate: 1, Ambient: 15, Life: plant.Life{Climate: plant.Climate{Daily: 5}},
+		Gateways: []plant.Gateway{{ID: "g", Machines: []plant.Machine{
+			{ID: "pump", Type: plant.TypePump, AmbientSensor: true},
+			{ID: "motor", Type: plant.TypeMotor},
+		}}}}
+	rise := []plantbench.Derived{{Name: "bearing_rise", Of: plant.SensorTemperature, Minus: plant.SensorAmbient}}
+	tests := []struct {
+		name    string
+		exclude []string
+		pump    []string
+		motor   []string
+	}{
+		{"added", nil,
+			[]string{"ambient_temp", "bearing_temp", "current", "flow", "pressure", "vib_rms", "bearing_rise"},
+			[]string{"bearing_temp", "current", "rpm", "vib_rms"}},
+		{"replacing", []string{plant.SensorTemperature, plant.SensorAmbient},
+			[]string{"current", "flow", "pressure", "vib_rms", "bearing_rise"},
+			[]string{"current", "rpm", "vib_rms"}},
+	}
+	var full, replaced []float64 // the pump's last vector of each case
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := champion()
+			cfg.Derived, cfg.Exclude = rise, tt.exclude
+			var last []float64
+			cfg.Trace = func(m string, _ time.Time, x []float64, _ float64) {
+				if m == "g/pump" {
+					last = append(last[:0], x...)
+				}
+			}
+			r, err := plantbench.Run(sc, start, 2*time.Minute, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range r.Machines {
+				want := map[string][]string{"pump": tt.pump, "motor": tt.motor}[m.Machine]
+				if !slices.Equal(m.Sensors, want) {
+					t.Errorf("%s: vector %v, want %v", m.Machine, m.Sensors, want)
+				}
+			}
+			if len(last) != len(tt.pump) {
+				t.Fatalf("pump vector %v, want %d values", last, len(tt.pump))
+			}
+			if tt.exclude == nil {
+				full = last
+			} else {
+				replaced = last
+			}
+		})
+	}
+	if full == nil || replaced == nil {
+		t.Fatal("a case did not run")
+	}
+	if got, want := full[6], full[1]-full[0]; got != want || want < 5 {
+		t.Errorf("bearing_rise %v, want bearing_temp - ambient_temp = %v", got, want)
+	}
+	if !slices.Equal(replaced, append(slices.Clone(full[2:6]), full[6])) {
+		t.Errorf("vector with exclusions %v, want %v less its temperatures", replaced, full)
 	}
 }
