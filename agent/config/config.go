@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -115,6 +116,24 @@ type Features struct {
 	// max and slope of every signal over event-time windows of Size every
 	// Step (Step 0: tumbling) instead of the latest values.
 	Window *Window `yaml:"window"`
+	// Exclude names signals (sensors or derived) that derived expressions
+	// and the running gate may read but that stay out of every vector:
+	// e.g. bearing_temp and ambient_temp once bearing_rise (their
+	// difference) is derived, so the daily ambient cycle is not an anomaly.
+	Exclude []string `yaml:"exclude"`
+	// Running, when set, scores a machine only while it runs and has
+	// settled after a start.
+	Running *Running `yaml:"running"`
+}
+
+// Running is the running gate: a machine runs while Signal (a sensor or
+// derived signal: motor current, a GPIO running input) is at least Min;
+// for Settle after each start (inrush, warm-up) its vectors are neither
+// scored nor learned.
+type Running struct {
+	Signal string        `yaml:"signal"`
+	Min    float64       `yaml:"min"`
+	Settle conf.Duration `yaml:"settle"`
 }
 
 // Window is an event-time window.
@@ -206,6 +225,7 @@ const (
 	MaxChallengers = 16
 	MaxLateness    = time.Hour
 	MaxDerived     = 64
+	MaxExclude     = 256
 )
 
 // Validate checks every field, naming the first that is wrong.
@@ -269,6 +289,25 @@ func (c *Config) Validate() error {
 			bad("features.window.size", "%v: want a positive duration", size)
 		case step < 0 || step > size || (step > 0 && size%step != 0):
 			bad("features.window.step", "%v: want a divisor of features.window.size (%v), or 0 for tumbling windows", step, size)
+		}
+	}
+	if len(c.Features.Exclude) > MaxExclude {
+		bad("features.exclude", "%d names: want at most %d", len(c.Features.Exclude), MaxExclude)
+	}
+	for i, n := range c.Features.Exclude {
+		if !wire.ValidID(n) {
+			bad(fmt.Sprintf("features.exclude[%d]", i), "%q is not a valid signal name", n)
+		}
+	}
+	if r := c.Features.Running; r != nil {
+		if !wire.ValidID(r.Signal) {
+			bad("features.running.signal", "%q is not a valid signal name (required)", r.Signal)
+		}
+		if math.IsNaN(r.Min) || math.IsInf(r.Min, 0) {
+			bad("features.running.min", "%v: want a finite number", r.Min)
+		}
+		if d := r.Settle.D(); d < 0 || d > 24*time.Hour {
+			bad("features.running.settle", "%v: want 0 to 24h", d)
 		}
 	}
 	if len(c.Derived) > MaxDerived {

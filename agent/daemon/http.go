@@ -59,6 +59,7 @@ var (
 	descRejected  = prometheus.NewDesc("mw_agent_rejected_total", "Messages refused, by kind.", []string{"kind"}, nil)
 	descVectors   = prometheus.NewDesc("mw_agent_vectors_scored_total", "Feature vectors scored (each by every model of its machine).", nil, nil)
 	descAlerts    = prometheus.NewDesc("mw_agent_alerts_total", "Alerts raised.", nil, nil)
+	descNotRun    = prometheus.NewDesc("mw_agent_vectors_not_running_total", "Feature vectors neither scored nor learned because the running gate said the machine was stopped or settling after a start.", nil, nil)
 	descDrifts    = prometheus.NewDesc("mw_agent_drifts_total", "Drifts reported, and those not reported because of the per-machine rate limit.", []string{"outcome"}, nil)
 	descEventTime = prometheus.NewDesc("mw_agent_event_time_readings_total", "Readings not put in event-time order: late and scored only (late_scored), late and dropped (late_dropped), duplicates dropped (duplicate), released early by a full reorder buffer (overflow).", []string{"outcome"}, nil)
 	descRefused   = prometheus.NewDesc("mw_agent_model_state_refused_total", "Model state files refused at start (unreadable or unusable; set aside as .corrupt, their machines start fresh).", nil, nil)
@@ -74,7 +75,7 @@ var (
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts,
+	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts, descNotRun,
 		descDrifts, descEventTime, descRefused, descIngest, descConnected, descProduced, descDelivered, descDropped, descFailed, descSent, descDepth, descBytes} {
 		ch <- d
 	}
@@ -92,6 +93,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReadings, ps.Readings)
 	counter(descIgnored, ps.Ignored)
 	counter(descVectors, ps.Vectors)
+	counter(descNotRun, ps.NotRunning)
 	counter(descAlerts, ps.Alerts)
 	counter(descDrifts, ps.Drifts, "reported")
 	counter(descDrifts, ps.DriftsDropped, "rate_limited")

@@ -160,7 +160,7 @@ func (a *Agent) restoreModels() {
 		}
 		err := errors.New("champion snapshot unusable")
 		if bad == nil {
-			err = a.pl.RestoreMachine(id, champ.Sensors, list)
+			err = a.pl.RestoreMachineInputs(id, champ.Inputs, champ.Sensors, list)
 		}
 		if err != nil {
 			for _, s := range files {
@@ -217,7 +217,7 @@ func (a *Agent) saveModels(now time.Time, only string) {
 		batch = append(batch, state.Model{
 			Machine: m.Machine, Role: m.Role, Kind: m.Detector.Kind(), Sensors: m.Sensors, Data: data,
 			Saved: now.UnixNano(), Slot: slotKey(m), Name: m.Name, Parent: m.Hash, Warm: m.Warm,
-			Previous: m.Previous, Thresh: m.Threshold,
+			Previous: m.Previous, Thresh: m.Threshold, Inputs: m.Inputs,
 		})
 	})
 	flush()

@@ -120,6 +120,10 @@ func streamFromConfig(c config.Config) pipeline.StreamOptions {
 	if len(c.Derived) > 0 {
 		s.Derived = c.DerivedDefs()
 	}
+	s.Exclude = c.Features.Exclude
+	if r := c.Features.Running; r != nil {
+		s.Running = &pipeline.RunningGate{Signal: r.Signal, Min: r.Min, Settle: r.Settle.D()}
+	}
 	return s
 }
 

@@ -192,6 +192,9 @@ type Stats struct {
 	// of a reading of the same sensor and time (Duplicates), and released
 	// early because a sensor's reorder buffer was full (Overflow).
 	Late, LateDropped, Duplicates, Overflow uint64
+	// NotRunning counts vectors not scored because the running gate said
+	// the machine was stopped or settling after a start.
+	NotRunning uint64
 }
 
 // Pipeline scores telemetry. See the package comment.
@@ -213,6 +216,7 @@ type Pipeline struct {
 	messages, readings, vectors, alerts, ignored atomic.Uint64
 	drifts, driftsDropped                        atomic.Uint64
 	late, dropped, duplicates, overflow          atomic.Uint64
+	notRunning                                   atomic.Uint64
 
 	rel     []reorder.Released[float64] // released readings, reused
 	defRefs [][]string                  // names each derived definition reads
@@ -262,6 +266,7 @@ func (p *Pipeline) Stats() Stats {
 		LateDropped: p.dropped.Load(),
 		Duplicates:  p.duplicates.Load(),
 		Overflow:    p.overflow.Load(),
+		NotRunning:  p.notRunning.Load(),
 	}
 }
 
@@ -369,7 +374,8 @@ func (p *Pipeline) learn(m *machine, msg *wire.Telemetry) bool {
 		sensors = append(sensors, s)
 	}
 	slices.Sort(sensors)
-	names, err := p.streamLayout(m, sensors)
+	m.inputs = sensors
+	names, err := p.streamLayout(m, slices.Clone(sensors))
 	var det, twin models.Detector
 	if err == nil {
 		det, err = p.opts.NewDetector(p.opts.Model, len(names), seed(p.opts.Gateway, m.id))
@@ -410,7 +416,7 @@ func (p *Pipeline) layout(m *machine, sensors []string) {
 	for i, s := range sensors {
 		m.index[s] = i
 	}
-	if m.stream != nil && m.stream.join == nil {
+	if m.stream != nil && m.stream.join == nil && m.stream.keep == nil {
 		m.latest = m.stream.raw // the latest values are the vector
 	} else {
 		m.latest = make([]float64, len(sensors))

@@ -229,6 +229,14 @@ type Saved struct {
 // champion's snapshot). It fails when the machine is already known or the
 // state does not fit.
 func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) error {
+	return p.RestoreMachineInputs(id, nil, sensors, saved)
+}
+
+// RestoreMachineInputs is RestoreMachine with the machine's own sensors
+// (inputs) as saved, which the vector layout alone cannot give when
+// StreamOptions.Exclude leaves some out; nil inputs are worked out from
+// sensors.
+func (p *Pipeline) RestoreMachineInputs(id string, inputs, sensors []string, saved []Saved) error {
 	if !wire.ValidID(id) {
 		return fmt.Errorf("restore: invalid machine id %q", id)
 	}
@@ -238,9 +246,11 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 	// sensors is the saved vector layout; the machine's own sensors are
 	// what it is computed from (the same without features or derived
 	// signals).
-	inputs := sensors
-	if o := p.opts.Stream; o.Window > 0 || len(o.Derived) > 0 {
-		inputs = p.sensorsOf(sensors)
+	if inputs == nil {
+		inputs = sensors
+		if o := p.opts.Stream; o.Window > 0 || len(o.Derived) > 0 {
+			inputs = p.sensorsOf(sensors)
+		}
 	}
 	if len(inputs) == 0 || len(inputs) > p.opts.MaxSensors || !slices.IsSorted(inputs) {
 		return fmt.Errorf("restore %s: %d sensors, want 1 to %d, sorted", id, len(inputs), p.opts.MaxSensors)
@@ -278,7 +288,7 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 	if (prev == nil) != (prevTwin == nil) {
 		prev, prevTwin = nil, nil
 	}
-	m := &machine{id: id}
+	m := &machine{id: id, inputs: slices.Clone(inputs)}
 	names, err := p.streamLayout(m, slices.Clone(inputs))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", id, err)
@@ -301,6 +311,7 @@ func (p *Pipeline) RestoreMachine(id string, sensors []string, saved []Saved) er
 type Model struct {
 	Machine   string
 	Sensors   []string // the vector's features, in order; do not modify
+	Inputs    []string // the machine's own sensors the vector is made from; do not modify
 	Name      string
 	Role      string
 	Previous  bool   // kept for rollback, not scoring
@@ -317,7 +328,7 @@ type Model struct {
 func (p *Pipeline) Models(fn func(Model)) {
 	for _, m := range p.order {
 		do := func(s *slot, previous bool) {
-			fn(Model{Machine: m.id, Sensors: m.sensors, Name: s.name, Role: s.role, Previous: previous,
+			fn(Model{Machine: m.id, Sensors: m.sensors, Inputs: m.inputs, Name: s.name, Role: s.role, Previous: previous,
 				Hash: s.hash, Warm: s.warm, Threshold: s.threshold, Detector: s.det})
 		}
 		for _, s := range m.slots {

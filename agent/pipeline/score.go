@@ -20,6 +20,7 @@ type machine struct {
 	learnMsgs int
 
 	sensors []string // the vector's feature names
+	inputs  []string // the machine's own sensors, sorted
 	index   map[string]int
 	latest  []float64 // the feature vector, reused
 	stream  *streamState

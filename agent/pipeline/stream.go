@@ -37,6 +37,24 @@ type StreamOptions struct {
 	// Derived signals are computed from each machine's sensors (and
 	// earlier derived signals) and join its vector.
 	Derived []derive.Def
+	// Exclude names signals (sensors or derived) that derived expressions
+	// and the running gate may read but that stay out of every vector,
+	// e.g. a raw temperature replaced by its rise above ambient.
+	Exclude []string
+	// Running, when set, scores a machine only while it runs.
+	Running *RunningGate
+}
+
+// RunningGate keeps a stopped or just-started machine out of scoring and
+// learning: a machine runs while Signal (a sensor or derived signal, such
+// as motor current or a GPIO running input) is at least Min; for Settle of
+// event time after each start its vectors are neither scored nor learned
+// (warm-up, inrush). A machine without the signal, or before its first
+// value, is scored as usual.
+type RunningGate struct {
+	Signal string
+	Min    float64
+	Settle time.Duration
 }
 
 // CheckDerived compiles defs over the names they reference and returns,
@@ -132,6 +150,13 @@ type streamState struct {
 	sig    []int     // raw index -> joiner signal, -1 for none
 	late   []float64 // scratch vector of a late group
 	over   uint64    // reorder overflow already counted
+	// keep maps vector index -> raw index when Exclude leaves signals out
+	// (nil: the vector is raw itself); lateRaw is then a late group's
+	// scratch in raw's layout.
+	keep    []int
+	lateRaw []float64
+	run     int   // raw index of the running signal, -1 for none
+	started int64 // event time the machine last started; 0 while stopped
 }
 
 // streamLayout builds the machine's stages for its learned sensors and
@@ -161,10 +186,32 @@ func (p *Pipeline) streamLayout(m *machine, sensors []string) ([]string, error) 
 	for i, s := range sensors {
 		st.rawIdx[s] = i
 	}
-	names := inputs
+	st.run = -1
+	if g := o.Running; g != nil {
+		st.run = slices.Index(inputs, g.Signal)
+	}
+	kept := inputs
+	if len(o.Exclude) > 0 {
+		kept = nil
+		for i, n := range inputs {
+			if !slices.Contains(o.Exclude, n) {
+				kept = append(kept, n)
+				st.keep = append(st.keep, i)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("machine %s: features.exclude leaves no signal of %v", m.id, inputs)
+		}
+		if len(kept) == len(inputs) {
+			st.keep = nil
+		} else {
+			st.lateRaw = make([]float64, len(inputs))
+		}
+	}
+	names := kept
 	if o.Window > 0 {
-		sigs := make([]features.Signal, 0, len(inputs))
-		for _, n := range inputs {
+		sigs := make([]features.Signal, 0, len(kept))
+		for _, n := range kept {
 			sigs = append(sigs, features.Signal{Name: n, Aggs: []features.Agg{features.Mean, features.RMS, features.Min, features.Max, features.Slope}})
 		}
 		join, err := features.NewJoiner(features.Options{
@@ -177,7 +224,10 @@ func (p *Pipeline) streamLayout(m *machine, sensors []string) ([]string, error) 
 		st.join = join
 		st.sig = make([]int, len(inputs))
 		for i, n := range inputs {
-			st.sig[i] = join.Index(n)
+			st.sig[i] = -1
+			if slices.Contains(kept, n) {
+				st.sig[i] = join.Index(n)
+			}
 		}
 		names = slices.Clone(join.Names())
 	}
@@ -245,13 +295,26 @@ func (p *Pipeline) group(m *machine, g []reorder.Released[float64]) {
 		if st.join != nil {
 			return // its windows are closed; the reorder stats counted it
 		}
+		if !p.runs(st, t, false) {
+			p.notRunning.Add(1)
+			return
+		}
 		vec := st.late
+		if st.keep != nil {
+			vec = st.lateRaw
+		}
 		copy(vec, st.raw)
 		for _, r := range g {
 			vec[st.rawIdx[r.Sensor]] = r.V
 		}
 		if st.der != nil {
 			st.der.Eval(vec) // a failing expression leaves NaN
+		}
+		if st.keep != nil {
+			for k, i := range st.keep {
+				st.late[k] = vec[i]
+			}
+			vec = st.late
 		}
 		p.scoreLate(m, vec)
 		return
@@ -262,21 +325,56 @@ func (p *Pipeline) group(m *machine, g []reorder.Released[float64]) {
 	if st.der != nil {
 		st.der.Eval(st.raw)
 	}
+	if !p.runs(st, t, true) {
+		p.notRunning.Add(1)
+		return
+	}
 	if st.join == nil {
+		for k, i := range st.keep {
+			m.latest[k] = st.raw[i]
+		}
 		p.scoreVector(m, t)
 		return
 	}
 	for _, r := range g {
-		i := st.rawIdx[r.Sensor]
-		st.join.Add(st.sig[i], t, r.V)
+		if i := st.sig[st.rawIdx[r.Sensor]]; i >= 0 {
+			st.join.Add(i, t, r.V)
+		}
 	}
 	if st.der != nil {
 		for i := st.der.Inputs(); i < len(st.raw); i++ {
-			if !math.IsNaN(st.raw[i]) {
+			if st.sig[i] >= 0 && !math.IsNaN(st.raw[i]) {
 				st.join.Add(st.sig[i], t, st.raw[i])
 			}
 		}
 	}
+}
+
+// runs applies the running gate at event time t: whether the machine runs
+// and has settled since its last start. Only in-order groups (advance)
+// move the gate's state; a late group is judged by the state as it is.
+func (p *Pipeline) runs(st *streamState, t int64, advance bool) bool {
+	g := p.opts.Stream.Running
+	if g == nil || st.run < 0 {
+		return true
+	}
+	v := st.raw[st.run]
+	if math.IsNaN(v) {
+		return true // no value yet: nothing says it is stopped
+	}
+	if v < g.Min {
+		if advance {
+			st.started = 0
+		}
+		return false
+	}
+	if st.started == 0 {
+		if !advance {
+			return false
+		}
+		st.started = t
+	}
+	return t-st.started >= int64(g.Settle)
 }
 
 // windowVector scores one closed window of a machine.

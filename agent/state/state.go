@@ -47,6 +47,9 @@ type Model struct {
 	Warm     int     `cbor:"11,keyasint,omitempty"` // champion: vectors left in its warm-up
 	Previous bool    `cbor:"12,keyasint,omitempty"` // kept for rollback
 	Thresh   float64 `cbor:"13,keyasint,omitempty"` // the model's own threshold, 0 for the agent's
+	// Inputs are the machine's own sensors the vector is made from, when
+	// they differ from Sensors (derived signals, windows, exclusions).
+	Inputs []string `cbor:"14,keyasint,omitempty"`
 }
 
 // Key is the file key of m: Slot, or Role for files without one.
