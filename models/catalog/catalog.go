@@ -13,7 +13,7 @@
 //	          (the default; options: PCAOptions)
 //	forecast  a signal leaving its predicted course    see models/forecast
 //	hst       points in low-mass regions of the space  ~1.8 µs
-//	rrcf      shapes in time (shingles), any outlier   ~30 µs
+//	rrcf      shapes in time (shingles), any outlier   ~45 µs
 //	ensemble  max of baseline and pca                  ~1 µs
 //
 // Times are CPU time per Update on a loaded 2-core machine (go test

@@ -72,11 +72,19 @@ type Detector struct {
 	cur   []float64 // scratch: the current point
 	xi    []float64 // scratch: the imputed vector
 	path  []int32   // scratch: a root-to-leaf path
-	above []float64 // scratch: CoDisp ratio above each path node
+	side  []bool    // scratch: whether the path goes left at each node
+	mass  []int32   // scratch: mass of each path node
+	anum  []int32   // scratch: CoDisp ratio above each path node, as
+	aden  []int32   // a fraction
 	out   []float64 // scratch: distance of the point to each path box
+	ext   []float64 // scratch: extent of each path box grown to the point
+	stack []int32   // scratch: a depth-first walk
+	parts []int32   // scratch: the leaves and kept boxes of a subtree
+	blo   []float64 // scratch: a box computed on demand
+	bhi   []float64
 
 	pts   []float64 // point store, ds floats per point
-	ref   []int32   // references to each stored point; 0 = free
+	ref   []uint16  // references to each stored point (≤ maxTrees); 0 = free
 	freeP []int32   // free point indices (a stack)
 
 	trees []tree
@@ -114,15 +122,27 @@ func New(dim int, opt Options) (*Detector, error) {
 	d.cur = make([]float64, d.ds)
 	d.xi = make([]float64, dim)
 	d.path = make([]int32, 0, opt.Samples+1)
-	d.above = make([]float64, 0, opt.Samples+1)
+	d.side = make([]bool, 0, opt.Samples+1)
+	d.mass = make([]int32, 0, opt.Samples+1)
+	d.anum = make([]int32, 0, opt.Samples+1)
+	d.aden = make([]int32, 0, opt.Samples+1)
 	d.out = make([]float64, opt.Samples+1)
+	d.ext = make([]float64, opt.Samples+1)
+	d.stack = make([]int32, 0, opt.Samples)
+	d.parts = make([]int32, 0, opt.Samples)
+	d.blo = make([]float64, d.ds)
+	d.bhi = make([]float64, d.ds)
 	np := opt.Trees * opt.Samples
 	d.pts = make([]float64, 0, 64*d.ds)
-	d.ref = make([]int32, 0, 64)
+	d.ref = make([]uint16, 0, 64)
 	d.freeP = make([]int32, 0, min(np, 64))
 	d.trees = make([]tree, opt.Trees)
+	// One slab for all nodes: a tree's alone would be rounded up to an
+	// allocation size class.
+	m := opt.Samples - 1
+	nodes := make([]node, opt.Trees*m)
 	for i := range d.trees {
-		d.trees[i] = newTree(opt.Samples, d.ds)
+		d.trees[i] = newTree(nodes[i*m:(i+1)*m:(i+1)*m], opt.Samples, d.ds)
 	}
 	d.src = rand.NewPCG(opt.Seed, 0x2545f4914f6cdd1d)
 	d.rng = rand.New(d.src)
@@ -130,10 +150,10 @@ func New(dim int, opt Options) (*Detector, error) {
 	return d, nil
 }
 
-// forestBytes bounds the memory of a forest: per tree, nodes and the
-// boxes of internal nodes, then the point store at its fullest.
+// forestBytes bounds the memory of a forest: per tree, nodes, box slots
+// and reservoir, then the point store at its fullest.
 func forestBytes(trees, samples, ds int) int {
-	return trees*((2*samples-1)*32+(samples-1)*16*ds) + trees*samples*8*ds
+	return trees*((samples-1)*20+boxSlots(samples)*16*ds+samples*12) + trees*samples*(8*ds+6)
 }
 
 // Kind returns "rrcf".
@@ -281,27 +301,27 @@ func (d *Detector) learn() {
 		t := &d.trees[i]
 		u := d.rng.Float64()
 		prio := base + math.Log(-math.Log(max(u, 1e-300)))
-		full := len(t.heap) == d.opt.Samples
-		if full && prio >= t.heap[0].prio {
+		full := len(t.prio) == d.opt.Samples
+		if full && prio >= t.prio[0] {
 			continue
 		}
 		if full {
-			old := t.heap[0]
+			old := t.pt[0]
 			d.remove(t, old)
-			d.release(old.pt)
+			d.release(old)
 		}
 		if pt < 0 {
 			pt = d.store(d.cur)
 		}
 		d.ref[pt]++
-		leaf := d.insert(t, pt)
-		s := sample{prio: prio, pt: pt, leaf: leaf}
+		d.insert(t, pt)
 		if full {
-			t.heap[0] = s
+			t.prio[0], t.pt[0] = prio, pt
 			t.down(0)
 		} else {
-			t.heap = append(t.heap, s)
-			t.up(len(t.heap) - 1)
+			t.prio = append(t.prio, prio)
+			t.pt = append(t.pt, pt)
+			t.up(len(t.prio) - 1)
 		}
 	}
 	d.seq++
@@ -314,6 +334,13 @@ func (d *Detector) store(p []float64) int32 {
 		d.freeP = d.freeP[:n-1]
 		copy(d.pts[int(i)*d.ds:], p)
 		return i
+	}
+	if len(d.ref) == cap(d.ref) {
+		// Grow by a fixed step, not a factor: the store is most of an
+		// instance's memory, and grows only until the reservoirs settle.
+		n := len(d.ref) + max(64, d.opt.Samples)
+		d.pts = append(make([]float64, 0, n*d.ds), d.pts...)
+		d.ref = append(make([]uint16, 0, n), d.ref...)
 	}
 	d.pts = append(d.pts, p...)
 	d.ref = append(d.ref, 0)

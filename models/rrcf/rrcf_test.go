@@ -69,43 +69,68 @@ func TestShingleSeesShape(t *testing.T) {
 	}
 }
 
-// TestBudget checks the snapshot size at the default options (50 trees of
-// 256 samples, points of 8 values) after a warm-up well past the
-// reservoir's horizon, for 8 features and for one shingled signal, and
-// logs the heap an instance holds.
+// TestBudget checks the memory an instance holds and its snapshot size at
+// the default options (50 trees of 256 samples, points of 8 values), after
+// a warm-up well past the reservoir's horizon, for 8 features and for one
+// shingled signal. The heap an instance holds is the live heap's growth
+// over a few instances warmed up side by side, input excluded.
 func TestBudget(t *testing.T) {
-	const maxSnapshot = 512 << 10
+	const (
+		maxHeap     = 1 << 20
+		maxSnapshot = 512 << 10
+		instances   = 3
+	)
 	for _, dim := range []int{8, 1} {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		d, err := rrcf.New(dim, rrcf.Options{Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, x := range modeltest.Stream(1, 8000, dim) {
-			if dim == 1 {
+		xs := modeltest.Stream(1, 8000, dim)
+		if dim == 1 {
+			for i, x := range xs {
 				x[0] = 10 + math.Sin(float64(i)/10) + 0.1*x[0] // a noisy wave
 			}
-			d.Update(x)
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+		heap, ds := budgetHeap(t, dim, instances, xs)
+		d := ds[0]
 		b, err := d.MarshalSnapshot()
 		if err != nil {
 			t.Fatal(err)
 		}
-		heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		t.Logf("dim %d: %d distinct points stored, snapshot %d bytes, heap %d KiB per instance",
-			dim, d.StoredPoints(), len(b), heap>>10)
+		t.Logf("dim %d: %d distinct points stored, snapshot %d bytes, heap %d bytes (%d KiB) per instance",
+			dim, d.StoredPoints(), len(b), heap, heap>>10)
 		if d.StoredPoints() > 50*256 {
 			t.Errorf("dim %d: %d points stored for 50×256 samples", dim, d.StoredPoints())
+		}
+		if heap > maxHeap {
+			t.Errorf("dim %d: %d bytes per instance, want ≤ %d", dim, heap, maxHeap)
 		}
 		if len(b) > maxSnapshot {
 			t.Errorf("dim %d: snapshot %d bytes, want ≤ %d", dim, len(b), maxSnapshot)
 		}
-		runtime.KeepAlive(d)
 	}
+}
+
+// budgetHeap warms up n detectors on xs and returns the live heap each
+// holds, and the detectors.
+func budgetHeap(t *testing.T, dim, n int, xs [][]float64) (int64, []*rrcf.Detector) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ds := make([]*rrcf.Detector, n)
+	for i := range ds {
+		d, err := rrcf.New(dim, rrcf.Options{Seed: 1 + uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range xs {
+			d.Update(x)
+		}
+		ds[i] = d
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(xs)
+	return (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(n), ds
 }
 
 func TestNoAllocs(t *testing.T) {

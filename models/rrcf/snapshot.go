@@ -150,28 +150,28 @@ func (d *Detector) forestData() forestData {
 	for i := range d.trees {
 		t := &d.trees[i]
 		var td treeData
-		var pre func(n int32)
-		pre = func(n int32) {
-			if t.isLeaf(n) {
+		var pre func(c int32)
+		pre = func(c int32) {
+			if c < 0 {
 				td.shape = append(td.shape, -1)
 				return
 			}
-			td.shape = append(td.shape, t.nodes[n].cdim)
-			td.cut = append(td.cut, t.nodes[n].cval)
-			pre(t.nodes[n].left)
-			pre(t.nodes[n].right)
+			td.shape = append(td.shape, int32(t.nodes[c].cdim()))
+			td.cut = append(td.cut, t.nodes[c].cval())
+			pre(t.nodes[c].left)
+			pre(t.nodes[c].right)
 		}
-		if t.root >= 0 {
+		if t.count > 0 {
 			pre(t.root)
 		}
-		for _, h := range t.heap {
-			if canon[h.pt] < 0 {
-				canon[h.pt] = next
+		for j, pt := range t.pt {
+			if canon[pt] < 0 {
+				canon[pt] = next
 				next++
-				f.points = append(f.points, d.point32(h.pt)...)
+				f.points = append(f.points, d.point32(pt)...)
 			}
-			td.prio = append(td.prio, h.prio)
-			td.pt = append(td.pt, canon[h.pt])
+			td.prio = append(td.prio, t.prio[j])
+			td.pt = append(td.pt, canon[pt])
 		}
 		f.trees = append(f.trees, td)
 	}
@@ -433,7 +433,7 @@ func fromData(s *state, f *forestData) (*Detector, error) {
 		return nil, fmt.Errorf("bad point store")
 	}
 	d.pts = append(d.pts[:0], f.points...)
-	d.ref = make([]int32, len(f.points)/ds)
+	d.ref = make([]uint16, len(f.points)/ds)
 	if len(f.trees) != opt.Trees {
 		return nil, fmt.Errorf("%d trees, want %d", len(f.trees), opt.Trees)
 	}
@@ -451,7 +451,7 @@ func fromData(s *state, f *forestData) (*Detector, error) {
 
 func (d *Detector) restoreTree(t *tree, ts *treeData) error {
 	n := len(ts.shape)
-	if n > len(t.nodes) || len(ts.prio) > d.opt.Samples || len(ts.pt) != len(ts.prio) {
+	if n > 2*len(t.nodes)+1 || len(ts.prio) > d.opt.Samples || len(ts.pt) != len(ts.prio) {
 		return fmt.Errorf("sizes out of range")
 	}
 	if (n == 0) != (len(ts.prio) == 0) {
@@ -460,46 +460,42 @@ func (d *Detector) restoreTree(t *tree, ts *treeData) error {
 	if !allFinite(ts.cut) || !allFinite(ts.prio) {
 		return fmt.Errorf("non-finite cut or priority")
 	}
-	var leaves []int32           // leaf nodes, in preorder
-	order := make([]int32, 0, n) // every node, in preorder
+	order := make([]int32, 0, n) // internal nodes, in preorder
 	pos, cuts := 0, 0
-	var build func(up int32) (int32, error)
-	build = func(up int32) (int32, error) {
+	var build func() (int32, error)
+	build = func() (int32, error) {
 		if pos >= n {
 			return 0, fmt.Errorf("truncated shape")
 		}
 		k := ts.shape[pos]
 		pos++
-		i := t.alloc(k < 0)
-		if i < 0 {
-			return 0, fmt.Errorf("more nodes than %d samples allow", d.opt.Samples)
-		}
-		order = append(order, i)
-		t.nodes[i].parent, t.nodes[i].cdim = up, k
 		if k < 0 {
 			if k != -1 {
 				return 0, fmt.Errorf("bad node tag %d", k)
 			}
-			t.nodes[i].left = -1
-			leaves = append(leaves, i)
-			return i, nil
+			return unsetLeaf, nil
 		}
+		i := t.alloc()
+		if i < 0 {
+			return 0, fmt.Errorf("more nodes than %d samples allow", d.opt.Samples)
+		}
+		order = append(order, i)
 		if int(k) >= d.ds || cuts >= len(ts.cut) {
 			return 0, fmt.Errorf("bad cut")
 		}
-		t.nodes[i].cval = ts.cut[cuts]
+		t.nodes[i].set(int(k), ts.cut[cuts], 0)
 		cuts++
 		var err error
-		if t.nodes[i].left, err = build(i); err != nil {
+		if t.nodes[i].left, err = build(); err != nil {
 			return 0, err
 		}
-		if t.nodes[i].right, err = build(i); err != nil {
+		if t.nodes[i].right, err = build(); err != nil {
 			return 0, err
 		}
 		return i, nil
 	}
 	if n > 0 {
-		root, err := build(-1)
+		root, err := build()
 		if err != nil {
 			return err
 		}
@@ -518,37 +514,58 @@ func (d *Detector) restoreTree(t *tree, ts *treeData) error {
 		}
 		// A sample's leaf is where its point descends to.
 		p := d.point32(pt)
-		leaf := t.root
-		for !t.isLeaf(leaf) {
-			if p[t.nodes[leaf].cdim] <= t.nodes[leaf].cval {
-				leaf = t.nodes[leaf].left
+		c, ref := t.root, &t.root
+		for c >= 0 {
+			nd := &t.nodes[c]
+			if p[nd.cdim()] <= nd.cval() {
+				nd.meta++ // the left mass
+				c, ref = nd.left, &nd.left
 			} else {
-				leaf = t.nodes[leaf].right
+				c, ref = nd.right, &nd.right
 			}
 		}
-		if t.nodes[leaf].left < 0 {
-			t.nodes[leaf].left = pt
-		} else if !slices.Equal(d.point32(t.nodes[leaf].left), p) {
-			return fmt.Errorf("leaf %d holds different points", leaf)
+		if c == unsetLeaf {
+			*ref = ^pt
+		} else if !slices.Equal(d.point32(^c), p) {
+			return fmt.Errorf("leaf of point %d holds different points", pt)
 		}
-		t.nodes[leaf].mass++
+		if d.ref[pt] == math.MaxUint16 {
+			return fmt.Errorf("point %d referenced too often", pt)
+		}
 		d.ref[pt]++
-		t.heap = append(t.heap, sample{prio: ts.prio[j], pt: pt, leaf: leaf})
+		t.prio = append(t.prio, ts.prio[j])
+		t.pt = append(t.pt, pt)
 	}
-	for _, leaf := range leaves {
-		if t.nodes[leaf].mass == 0 {
+	t.count = int32(len(t.pt))
+	if n > 0 && t.root == unsetLeaf {
+		return fmt.Errorf("empty leaf")
+	}
+	for _, i := range order {
+		if t.nodes[i].left == unsetLeaf || t.nodes[i].right == unsetLeaf {
 			return fmt.Errorf("empty leaf")
 		}
 	}
-	// Internal masses and boxes, children before parents (reverse preorder).
-	for _, i := range slices.Backward(order) {
-		if !t.isLeaf(i) {
-			t.nodes[i].mass = t.nodes[t.nodes[i].left].mass + t.nodes[t.nodes[i].right].mass
-			d.refit(t, i)
-		}
-	}
-	if t.root >= 0 && int(t.nodes[t.root].mass) != len(t.heap) {
-		return fmt.Errorf("masses do not add up")
+	// Boxes of large subtrees, children before parents (reverse preorder).
+	if t.count > 0 {
+		d.keepBoxes(t, t.root, t.count)
 	}
 	return nil
+}
+
+// keepBoxes gives the large nodes under c (of mass m) box slots, while
+// there are some, the largest first, and fills them in.
+func (d *Detector) keepBoxes(t *tree, c, m int32) {
+	if c < 0 || m < cacheMass(len(t.nodes)+1) {
+		return
+	}
+	nd := &t.nodes[c]
+	b := t.take(c)
+	d.keepBoxes(t, nd.left, nd.lmass())
+	d.keepBoxes(t, nd.right, m-nd.lmass())
+	if b != nil {
+		// The children's boxes are done.
+		emptyBox(b[:t.ds], b[t.ds:])
+		d.boxInto(t, nd.left, b[:t.ds], b[t.ds:])
+		d.boxInto(t, nd.right, b[:t.ds], b[t.ds:])
+	}
 }
