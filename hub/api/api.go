@@ -80,6 +80,7 @@ func New(opts Options) http.Handler {
 	h.route("GET /api/v1/alerts/{id}", auth.Viewer, h.alert)
 	h.route("POST /api/v1/alerts/{id}/ack", auth.Technician, h.ackAlert)
 	h.route("GET /api/v1/drift", auth.Viewer, h.drift)
+	h.route("GET /api/v1/models/stats", auth.Viewer, h.modelStatsHandler())
 	h.route("GET /api/v1/stream", auth.Viewer, h.stream)
 	h.registryRoutes()
 	h.authRoutes()
