@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +19,9 @@ import (
 // StreamOptions configure NewStream; the zero value works.
 type StreamOptions struct {
 	// Buffer is how many events wait for one slow client before further
-	// events to it are dropped (and it is told to resync); default 64.
+	// events to it are dropped (and it is told to resync); default 512,
+	// enough for a fleet page to take a burst of whole gateways' metrics
+	// (an event is a few dozen bytes here plus its shared JSON).
 	Buffer int
 	// MaxClients bounds open streams; more are answered 503. Default 256.
 	MaxClients int
@@ -47,9 +51,40 @@ type Stream struct {
 }
 
 type subscriber struct {
-	gateway, machine string // filter; empty matches all
+	gateway, machine string    // filter; empty matches all
+	kinds            eventKind // filter; zero matches all
 	ch               chan streamEvent
 	lagged           atomic.Bool
+}
+
+// eventKind is a bit per data event, so a client may ask for some only
+// (an alerts inbox needs no metrics of 5,000 machines).
+type eventKind uint8
+
+const (
+	kindMetrics eventKind = 1 << iota
+	kindAlert
+	kindDrift
+)
+
+var kindNames = map[string]eventKind{"metrics": kindMetrics, "alert": kindAlert, "drift": kindDrift}
+
+// parseKinds reads the events parameter: a comma-separated list of
+// "metrics", "alert" and "drift"; empty means all of them.
+func parseKinds(v string) (eventKind, error) {
+	var k eventKind
+	for n := range strings.SplitSeq(v, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		bit, ok := kindNames[n]
+		if !ok {
+			return 0, fmt.Errorf("unknown event %q in events= (want metrics, alert or drift)", n)
+		}
+		k |= bit
+	}
+	return k, nil
 }
 
 type streamEvent struct {
@@ -60,7 +95,7 @@ type streamEvent struct {
 // NewStream returns an open Stream.
 func NewStream(opts StreamOptions) *Stream {
 	if opts.Buffer <= 0 {
-		opts.Buffer = 64
+		opts.Buffer = 512
 	}
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = 256
@@ -98,13 +133,13 @@ func (s *Stream) Close() { s.closing.Do(func() { close(s.closed) }) }
 
 var errTooMany = errors.New("too many open event streams")
 
-func (s *Stream) subscribe(gw, machine string) (*subscriber, error) {
+func (s *Stream) subscribe(gw, machine string, kinds eventKind) (*subscriber, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.subs) >= s.opts.MaxClients {
 		return nil, errTooMany
 	}
-	sub := &subscriber{gateway: gw, machine: machine, ch: make(chan streamEvent, s.opts.Buffer)}
+	sub := &subscriber{gateway: gw, machine: machine, kinds: kinds, ch: make(chan streamEvent, s.opts.Buffer)}
 	s.subs[sub] = struct{}{}
 	s.n.Store(int32(len(s.subs)))
 	return sub, nil
@@ -117,18 +152,18 @@ func (s *Stream) unsubscribe(sub *subscriber) {
 	s.mu.Unlock()
 }
 
-func (sub *subscriber) wants(gw, machine string) bool {
-	return (sub.gateway == "" || sub.gateway == gw) && (sub.machine == "" || sub.machine == machine)
+func (sub *subscriber) wants(kind eventKind, gw, machine string) bool {
+	return (sub.kinds == 0 || sub.kinds&kind != 0) && (sub.gateway == "" || sub.gateway == gw) && (sub.machine == "" || sub.machine == machine)
 }
 
 // publish offers an event about gw/machine to every matching client
 // without waiting; encode runs at most once, only if a client wants it.
-func (s *Stream) publish(name, gw, machine string, encode func() []byte) {
+func (s *Stream) publish(kind eventKind, name, gw, machine string, encode func() []byte) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var data []byte
 	for sub := range s.subs {
-		if !sub.wants(gw, machine) {
+		if !sub.wants(kind, gw, machine) {
 			continue
 		}
 		if data == nil {
@@ -169,7 +204,7 @@ func (s *Stream) PublishMetrics(gw string, m *wire.Metrics) {
 			continue
 		}
 		done[machine] = true
-		s.publish("metrics", gw, machine, func() []byte {
+		s.publish(kindMetrics, "metrics", gw, machine, func() []byte {
 			ev := StreamMetrics{Gateway: gw, Machine: machine}
 			for _, p := range m.Series {
 				if p.Machine != machine {
@@ -191,7 +226,7 @@ func (s *Stream) PublishAlert(a store.Alert) {
 	if s.n.Load() == 0 {
 		return
 	}
-	s.publish("alert", a.Gateway, a.Machine, func() []byte { return marshalEvent(a) })
+	s.publish(kindAlert, "alert", a.Gateway, a.Machine, func() []byte { return marshalEvent(a) })
 }
 
 // PublishDrift offers a drift event (a "drift" event, shaped as in GET
@@ -200,7 +235,7 @@ func (s *Stream) PublishDrift(gw string, d *wire.Drift) {
 	if s.n.Load() == 0 {
 		return
 	}
-	s.publish("drift", gw, d.Machine, func() []byte {
+	s.publish(kindDrift, "drift", gw, d.Machine, func() []byte {
 		return marshalEvent(store.Drift{Gateway: gw, Machine: d.Machine, Model: d.Model, Role: d.Role, Detector: d.Detector,
 			Signal: d.Signal, Before: d.Before, After: d.After, Samples: d.Samples, Time: time.Unix(0, d.Env.Time).UTC()})
 	})
@@ -218,9 +253,10 @@ func marshalEvent(v any) []byte {
 // not read for this long is disconnected instead of holding a goroutine.
 const writeDeadline = 10 * time.Second
 
-// stream serves GET /api/v1/stream?gateway=&machine= as server-sent
-// events: "hello" on connect, then "metrics", "alert" and "drift" events
-// of the matching machines, and "resync" when events were dropped.
+// stream serves GET /api/v1/stream?gateway=&machine=&events= as
+// server-sent events: "hello" on connect, then "metrics", "alert" and
+// "drift" events of the matching machines (only those named in events,
+// e.g. events=alert, when given), and "resync" when events were dropped.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	s := h.opts.Stream
 	if s == nil {
@@ -228,7 +264,12 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	sub, err := s.subscribe(q.Get("gateway"), q.Get("machine"))
+	kinds, err := parseKinds(q.Get("events"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sub, err := s.subscribe(q.Get("gateway"), q.Get("machine"), kinds)
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
 		writeError(w, http.StatusServiceUnavailable, err.Error())
@@ -248,7 +289,8 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	buf := make([]byte, 0, 4096)
-	send := func(name string, data []byte) bool {
+	// write queues one event; send writes and flushes it.
+	write := func(name string, data []byte) bool {
 		buf = buf[:0]
 		if name != "" {
 			buf = append(buf, "event: "...)
@@ -264,10 +306,16 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		buf = append(buf, '\n')
 		_ = rc.SetWriteDeadline(time.Now().Add(writeDeadline))
-		if _, err := w.Write(buf); err != nil {
+		_, err := w.Write(buf)
+		return err == nil
+	}
+	send := func(name string, data []byte) bool { return write(name, data) && rc.Flush() == nil }
+	// event writes a queued event, after a "resync" when some were lost.
+	event := func(ev streamEvent) bool {
+		if sub.lagged.Swap(false) && !write("resync", []byte(`{}`)) {
 			return false
 		}
-		return rc.Flush() == nil
+		return write(ev.name, ev.data)
 	}
 	// Reconnect after 3s (EventSource does it by itself); then say hello
 	// so the client knows the stream is live before any data.
@@ -287,12 +335,20 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 		case <-s.closed:
 			return
 		case ev := <-sub.ch:
-			if sub.lagged.Swap(false) {
-				if !send("resync", []byte(`{}`)) {
-					return
+			// Whatever else is queued goes out in the same flush: a burst
+			// (one gateway's 50 machines) costs one syscall, not 50, so
+			// the client keeps up instead of lagging into a resync.
+			ok := event(ev)
+		drain:
+			for n := 1; ok && n < s.opts.Buffer; n++ {
+				select {
+				case ev = <-sub.ch:
+					ok = event(ev)
+				default:
+					break drain
 				}
 			}
-			if !send(ev.name, ev.data) {
+			if !ok || rc.Flush() != nil {
 				return
 			}
 		case <-beat.C:

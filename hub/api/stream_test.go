@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -118,7 +119,7 @@ func TestStreamDelivers(t *testing.T) {
 func TestStreamSlowClient(t *testing.T) {
 	s := NewStream(StreamOptions{Buffer: 2})
 	defer s.Close()
-	sub, err := s.subscribe("", "")
+	sub, err := s.subscribe("", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestStreamPublishIdleAllocs(t *testing.T) {
 func BenchmarkStreamPublishMetrics(b *testing.B) {
 	s := NewStream(StreamOptions{Buffer: 1 << 20})
 	defer s.Close()
-	sub, _ := s.subscribe("gw1", "m1")
+	sub, _ := s.subscribe("gw1", "m1", 0)
 	stop, drained := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(drained)
@@ -223,4 +224,83 @@ func BenchmarkStreamPublishMetrics(b *testing.B) {
 	}
 	close(stop)
 	<-drained
+}
+
+// TestStreamEventsFilter: events= narrows a stream to the events named
+// (an alerts inbox needs no fleet-wide metrics); an unknown name is a 400.
+func TestStreamEventsFilter(t *testing.T) {
+	srv, s := streamServer(t, StreamOptions{})
+	_, alerts := openStream(t, t.Context(), srv.URL+"/api/v1/stream?events=alert")
+	_, both := openStream(t, t.Context(), srv.URL+"/api/v1/stream?events=metrics,drift")
+	waitFor(t, "subscriptions", func() bool { return s.Stats().Clients == 2 })
+	s.PublishMetrics("gw1", metricsMsg("m1", 0.6))
+	s.PublishDrift("gw2", &wire.Drift{Machine: "m9", Signal: "force"})
+	s.PublishAlert(store.Alert{ID: "a-1", Gateway: "gw2", Machine: "m9"})
+	if name, data := alerts.next(); name != "alert" || !strings.Contains(data, `"id":"a-1"`) {
+		t.Fatalf("alerts-only stream: first event %q %s, want alert a-1 (no metrics, no drift)", name, data)
+	}
+	for _, want := range []string{"metrics", "metrics", "drift"} { // m1 and other, then the drift
+		if name, data := both.next(); name != want {
+			t.Fatalf("metrics,drift stream: event %q %s, want %s", name, data, want)
+		}
+	}
+	s.PublishAlert(store.Alert{ID: "a-2", Gateway: "gw1", Machine: "m1"})
+	s.PublishDrift("gw1", &wire.Drift{Machine: "m1", Signal: "speed"})
+	if name, data := both.next(); name != "drift" || !strings.Contains(data, `"signal":"speed"`) {
+		t.Fatalf("metrics,drift stream: event %q %s, want the second drift (not alert a-2)", name, data)
+	}
+	for _, q := range []string{"events=alerts", "events=alert,bogus"} {
+		resp, err := http.Get(srv.URL + "/api/v1/stream?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("stream?%s = %d, want 400", q, resp.StatusCode)
+		}
+	}
+	if got := s.Stats().Clients; got != 2 {
+		t.Errorf("refused streams left %d clients, want 2", got)
+	}
+}
+
+func TestParseKinds(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want eventKind
+		bad  bool
+	}{
+		{"", 0, false},
+		{"alert", kindAlert, false},
+		{"metrics, alert", kindMetrics | kindAlert, false},
+		{"drift,,metrics", kindDrift | kindMetrics, false},
+		{"Alert", 0, true},
+		{"hello", 0, true},
+	} {
+		got, err := parseKinds(c.in)
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("parseKinds(%q) = %b, %v; want %b, error %v", c.in, got, err, c.want, c.bad)
+		}
+	}
+}
+
+// TestStreamBurstInOrder: a burst that fits the queue arrives whole and
+// in order (the handler writes what is queued in one flush).
+func TestStreamBurstInOrder(t *testing.T) {
+	srv, s := streamServer(t, StreamOptions{Buffer: 300})
+	_, ev := openStream(t, t.Context(), srv.URL+"/api/v1/stream?events=alert")
+	waitFor(t, "subscription", func() bool { return s.Stats().Clients == 1 })
+	const n = 300
+	for i := range n {
+		s.PublishAlert(store.Alert{ID: fmt.Sprintf("a-%d", i), Gateway: "gw1", Machine: "m1"})
+	}
+	for i := range n {
+		name, data := ev.next()
+		if want := fmt.Sprintf(`"id":"a-%d"`, i); name != "alert" || !strings.Contains(data, want) {
+			t.Fatalf("event %d: %q %s, want alert a-%d", i, name, data, i)
+		}
+	}
+	if st := s.Stats(); st.Sent != n || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want %d sent, none dropped", st, n)
+	}
 }

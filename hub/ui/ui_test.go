@@ -39,6 +39,7 @@ func TestEmbeddedAssets(t *testing.T) {
 		{"/js/machine.js", "javascript", []string{"/metrics?since=", "new EventSource(", "api/v1/stream"}},
 		{"/js/api.js", "javascript", []string{"X-CSRF-Token", `"session"`, `"login"`}},
 		{"/js/alerts.js", "javascript", []string{"/ack", `"feedback"`, `"resolve"`}},
+		{"/js/live.js", "javascript", []string{"new EventSource(", "api/v1/stream", `"resync"`}},
 		{"/js/ab.js", "javascript", []string{`"promotions"`, `"compare/"`}},
 		{"/js/rollouts.js", "javascript", []string{"/rollback"}},
 		{"/app.css", "text/css", []string{"@media"}},

@@ -232,3 +232,57 @@ func liveFeed(t *testing.T, brokerAddr string) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// burstFeed is an HTTP endpoint that publishes, through the hub's broker,
+// one metrics interval of every machine seedFleet(n) made (champion score
+// ?score=, default 0.321): 5,000 machines reporting at once, as the fleet
+// page must absorb without redrawing per machine.
+func burstFeed(t *testing.T, brokerAddr string, n int) string {
+	t.Helper()
+	const perGateway = 50 // as seedFleet
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("browsertest-burst"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect to the hub's broker: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	var mu sync.Mutex
+	seq := uint64(1 << 20) // clear of the seeder's numbers
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		score := 0.321
+		if v := r.URL.Query().Get("score"); v != "" {
+			if _, err := fmt.Sscan(v, &score); err != nil {
+				http.Error(w, "score: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seq++
+		env := wire.Envelope{Version: wire.Version, Seq: seq, Time: time.Now().Add(2 * time.Second).UnixNano()}
+		var toks []paho.Token
+		for g := 0; g*perGateway < n; g++ {
+			gw := fmt.Sprintf("gw-%03d", g)
+			env.Sender = gw
+			m := &wire.Metrics{Env: env, IntervalNs: int64(time.Minute)}
+			for i := 0; i < perGateway && g*perGateway+i < n; i++ {
+				m.Series = append(m.Series, wire.ModelMetric{Machine: fmt.Sprintf("m-%05d", g*perGateway+i), Model: "hst",
+					Role: wire.RoleChampion, Kind: "hst", Count: 600, ScoreMean: score, ScoreMax: score, ScoreLast: score, Threshold: 0.8})
+			}
+			b, err := wire.Marshal(m)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			toks = append(toks, c.Publish(wire.AgentTopic(gw, wire.LeafMetrics), 1, false, b))
+		}
+		for _, tok := range toks {
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				http.Error(w, fmt.Sprint("publish: ", tok.Error()), http.StatusBadGateway)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -251,6 +251,48 @@ async function desktop() {
   await ctx.close();
 }
 
+// pushedToLists publishes alerts through the broker while the fleet and
+// then the alerts inbox are open: each must show its alert without a
+// reload and without asking the API for its list again.
+async function pushedToLists(page) {
+  const polled = [];
+  const watch = (r) => { if (/\/api\/v1\/(machines|gateways|alerts)\b/.test(r.url())) polled.push(r.url()); };
+  const feedAlert = async (id) => {
+    const r = await fetch(process.env.FEED_URL + "?alert=" + id);
+    check(r.ok, "live alert feed: HTTP " + r.status);
+  };
+  const openCount = () => page.evaluate(() => {
+    const b = document.querySelector('tr[data-machine="press-1"] a.badge');
+    return b ? parseInt(b.textContent, 10) : 0;
+  });
+
+  await visit(page, "#/", "fleet");
+  step = "phone fleet pushed";
+  await page.waitForSelector('body[data-live="live"]');
+  const before = await openCount();
+  page.on("request", watch);
+  await feedAlert("gw-a-press-1-phone-fleet");
+  await page.waitForFunction((n) => {
+    const b = document.querySelector('tr[data-machine="press-1"] a.badge');
+    return b && parseInt(b.textContent, 10) === n + 1;
+  }, before);
+  page.off("request", watch);
+  check(polled.length === 0, "the fleet polled instead of being pushed: " + polled.join(", "));
+  console.log(`fleet: press-1's open alerts ${before} → ${before + 1} by server push, no reload, no polling`);
+
+  await visit(page, "#/alerts", "alerts");
+  step = "phone inbox pushed";
+  await page.waitForSelector('body[data-live="live"]');
+  page.on("request", watch);
+  await feedAlert("gw-a-press-1-phone");
+  await page.waitForSelector('[data-alert="gw-a-press-1-phone"]');
+  page.off("request", watch);
+  check(polled.length === 0, "the alerts inbox polled instead of being pushed: " + polled.join(", "));
+  check(await count(page, '[data-alert="gw-a-press-1-phone"] [data-action="ack"]') === 1, "the pushed alert offers no Acknowledge");
+  await shot(page, "phone-alerts-pushed.png");
+  console.log("alerts inbox (390x844): an alert arrived by server push, no reload, no polling");
+}
+
 // degrade answers the registry endpoints as a hub without them would, and
 // checks that each page still loads and says what is missing.
 async function degrade() {
@@ -269,6 +311,14 @@ async function degrade() {
     if (hash === "#/ab/gw-a/press-1") await shot(page, "degraded-ab.png");
   }
   console.log("without registry endpoints: pages load and show what is missing");
+  // Without the event stream the inbox falls back to polling.
+  await page.route((u) => u.pathname.endsWith("/api/v1/stream"), (r) => r.fulfill({
+    status: 404, contentType: "application/json", body: JSON.stringify({ error: "no such endpoint" }) }));
+  await visit(page, "#/alerts", "alerts");
+  step = "degrade stream";
+  await page.waitForSelector('body[data-live="polling"]', { timeout: 30000 });
+  await page.waitForRequest((r) => /\/api\/v1\/alerts\?/.test(r.url()), { timeout: 10000 });
+  console.log("without the event stream: the inbox polls");
   await ctx.close();
 }
 
@@ -318,6 +368,7 @@ async function phone() {
   await page.tap('[data-alert="gw-a-pump-1-1"] [data-action="ack"]');
   await page.waitForSelector('[data-alert="gw-a-pump-1-1"]', { state: "detached" });
   console.log("phone layout: ok (" + pages.length + " pages at 390x844)");
+  await pushedToLists(page);
   await ctx.close();
 }
 
@@ -385,6 +436,35 @@ async function ratelimit() {
   await ctx.close();
 }
 
+// burstOf5000 has every machine report at once through the broker while
+// the fleet is open: the rows must show the new score, drawn at most about
+// once a second rather than once per machine.
+async function burstOf5000(page) {
+  step = "burst of 5000";
+  await page.waitForSelector('body[data-live="live"]');
+  const marks = () => page.evaluate(() => ({ now: performance.now(),
+    renders: performance.getEntriesByName("fleet:render").map((m) => m.startTime),
+    loads: performance.getEntriesByName("fleet:fetched").length,
+    why: ["live:resync", "live:reconnect", "fleet:unknown"].map((n) => n + " " + performance.getEntriesByName(n).length).join(", ") }));
+  const before = await marks();
+  const r = await fetch(process.env.BURST_URL + "?score=0.321");
+  check(r.ok, "burst feed: HTTP " + r.status);
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll("tr[data-machine] .scorecell .num")];
+    return cells.length > 0 && cells.every((c) => c.textContent === "0.321");
+  }, null, { timeout: 30000 });
+  // Settled: no redraw for 1.5 s (a late resync would reload and redraw).
+  await page.waitForFunction(() => {
+    const rs = performance.getEntriesByName("fleet:render");
+    return performance.now() - rs[rs.length - 1].startTime > 1500;
+  }, null, { timeout: 30000, polling: 250 });
+  const after = await marks();
+  const renders = after.renders.length - before.renders.length;
+  const secs = (after.renders.at(-1) - before.now) / 1000;
+  check(renders <= Math.ceil(secs) + 2, `the fleet redrew ${renders} times in ${secs.toFixed(1)} s for one burst of 5,000 machines`);
+  return `burst of 5,000 machines' metrics: ${renders} redraws, ${after.loads - before.loads} reloads (${after.why}), settled in ${secs.toFixed(1)} s`;
+}
+
 async function perf() {
   const { ctx, page } = await open("perf", { viewport: { width: 1366, height: 900 } });
   await logIn(page, "viewer");
@@ -410,9 +490,10 @@ async function perf() {
     return { ms: Math.round(performance.now() - t), bytes: body.length };
   });
   await shot(page, "perf-fleet-5000.png", false);
+  const burst = await burstOf5000(page);
   const sorted = [...runs].sort((a, b) => a - b);
   console.log(`first view ms: median ${sorted[2]} (runs ${runs.join(", ")}) with ${total} machines; ` +
-    `GET /api/v1/machines ${api.ms} ms, ${Math.round(api.bytes / 1024)} KiB`);
+    `GET /api/v1/machines ${api.ms} ms, ${Math.round(api.bytes / 1024)} KiB; ${burst}`);
   await ctx.close();
 }
 

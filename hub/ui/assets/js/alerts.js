@@ -4,10 +4,12 @@
 import { fill, arr, el, ago, clock, ms, num, level, panel, toast, unavailable } from "./dom.js";
 import { get, post, optional, enc, machinePath, who, can, NotAvailable } from "./api.js";
 import { ScoreChart } from "./chart.js";
+import { live, coalesce, settle } from "./live.js";
 
 const tabs = [["open", "Open"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["", "All"]];
 const labels = [["real_fault", "Real fault"], ["false_alarm", "False alarm"], ["unsure", "Unsure"]];
 const state = { status: "open" };
+const LIMIT = 200;
 
 export function mount(view, [id], query) {
   return id ? mountOne(view, id) : mountInbox(view, query);
@@ -26,12 +28,14 @@ async function mountInbox(view, query) {
     }, t)));
   }
 
+  let alerts = [];
+  const draw = () => fill(list, ...(alerts.length ? alerts.map(card) : [el("p", { class: "empty" }, "Nothing here. ")]));
   async function load() {
-    const q = ["limit=200"];
+    const q = ["limit=" + LIMIT];
     if (state.status) q.push("status=" + state.status);
     if (machine) q.push("machine=" + enc(machine));
-    const alerts = arr((await get("alerts?" + q.join("&"))).alerts);
-    fill(list, ...(alerts.length ? alerts.map(card) : [el("p", { class: "empty" }, "Nothing here. ")]));
+    alerts = arr((await get("alerts?" + q.join("&"))).alerts);
+    draw();
   }
 
   function card(a) {
@@ -60,7 +64,26 @@ async function mountInbox(view, query) {
 
   drawTabs();
   await load();
-  return { refresh: load };
+  // Server push: a new alert is put into the list from the event itself
+  // (newest first, as the API orders them), drawn at most once a second.
+  const redraw = coalesce(draw, 1000);
+  const reload = settle(load, 500, 5000);
+  const stream = live("events=alert", {
+    alert: (a) => {
+      if ((machine && a.machine !== machine) || (state.status && a.status !== state.status)) return;
+      alerts = [a, ...alerts.filter((x) => x.id !== a.id)];
+      alerts.sort((x, y) => ms(y.start) - ms(x.start));
+      alerts.length = Math.min(alerts.length, LIMIT);
+      redraw();
+    },
+  }, reload);
+  return {
+    // Pushed; polled only while the stream keeps failing. Changes made
+    // elsewhere (another technician's acknowledge) are not pushed yet:
+    // they show on the next reload (reconnect, tab switch, navigation).
+    refresh: () => (stream.polling ? load() : null),
+    dispose: () => { stream.close(); redraw.cancel(); reload.cancel(); },
+  };
 }
 
 // findAlert reads one alert (GET /api/v1/alerts/{id}); null when unknown.

@@ -3,6 +3,7 @@
 
 import { fill, arr, el, ago, dur, ms, num, level, panel } from "./dom.js";
 import { get, enc } from "./api.js";
+import { live, coalesce, settle } from "./live.js";
 
 const STALE_MS = 5 * 60 * 1000; // silent this long while the gateway is online
 const PAGE = 200; // rows drawn at once; more on demand
@@ -123,6 +124,7 @@ export async function mount(view) {
   }
 
   function render() {
+    performance.mark("fleet:render"); // the browser tests count redraws
     const ms_ = filtered();
     const bySt = {};
     for (const m of data.machines) bySt[m._status] = (bySt[m._status] || 0) + 1;
@@ -173,7 +175,7 @@ export async function mount(view) {
     const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0); // code-point order: fast on 5,000 machines
     ms_.machines.sort((a, b) => cmp(a.site || "", b.site || "") || cmp(a.line || "", b.line || "") ||
       cmp(a.gateway, b.gateway) || cmp(a.id, b.id));
-    data = { machines: ms_.machines, gws: gmap };
+    data = { machines: ms_.machines, gws: gmap, byKey: new Map(ms_.machines.map((m) => [m.gateway + "\u0000" + m.id, m])) };
     const sites = [...new Set(ms_.machines.map((m) => m.site || ""))].sort();
     if (siteSel.options.length !== sites.length + 1) {
       fill(siteSel, el("option", { value: "" }, "all sites"), ...sites.map((s) => el("option", { value: s }, s ? "site " + s : "no site")));
@@ -194,9 +196,45 @@ export async function mount(view) {
   sortSel.addEventListener("change", () => { state.sort = sortSel.value; state.shown = PAGE; render(); });
 
   await load();
+
+  // Server push: metrics move a machine's score and last-seen, a new alert
+  // its open-alert count. Events only patch data; drawing is coalesced to
+  // at most once a second, so a burst from 5,000 machines draws once.
+  const redraw = coalesce(render, 1000);
+  const reload = settle(load, 1000, 10000); // once a burst is over: 5,000 machines are 1 MB of JSON
+  const counted = new Set(); // alert ids already counted (redelivery)
+  const find = (gw, id) => data.byKey.get(gw + "\u0000" + id);
+  const restatus = (m) => { m._status = statusOf(m, data.gws.get(m.gateway)); };
+  const stream = live("events=metrics,alert", {
+    metrics: (ev) => {
+      const m = find(ev.gateway, ev.machine);
+      if (!m) { performance.mark("fleet:unknown"); reload(); return; } // a machine the page has not seen
+      const seen = ms(m.last_seen);
+      for (const p of arr(ev.points)) {
+        const t = ms(p.time);
+        if (t < seen) continue; // a late interval: the page shows newer
+        if (t > ms(m.last_seen)) m.last_seen = p.time;
+        if (p.role === "champion") { m.score = p.score_last; m.threshold = p.threshold; }
+      }
+      const g = data.gws.get(ev.gateway);
+      if (g && ms(m.last_seen) > ms(g.last_seen)) g.last_seen = m.last_seen;
+      restatus(m);
+      redraw();
+    },
+    alert: (a) => {
+      const m = find(a.gateway, a.machine);
+      if (!m) { reload(); return; }
+      if (a.status !== "open" || counted.has(a.id)) return;
+      counted.add(a.id);
+      m.open_alerts = (m.open_alerts || 0) + 1;
+      restatus(m);
+      redraw();
+    },
+  }, reload);
   return {
-    // 5,000 machines are a few hundred kB of JSON: refresh every third tick.
-    refresh: () => (++tick % 3 === 0 ? load() : null),
-    dispose: () => clearTimeout(debounce),
+    // Pushed; polled (every third tick) only while the stream keeps failing.
+    // Gateway online/offline is not pushed: everything is re-read each minute.
+    refresh: () => (++tick % (stream.polling ? 3 : 20) === 0 ? load() : null),
+    dispose: () => { clearTimeout(debounce); stream.close(); redraw.cancel(); reload.cancel(); },
   };
 }
