@@ -6,7 +6,7 @@ CMDS  := agent hub firmware-sim
 PKGS  := ./...
 GOTEST_FLAGS ?= -race -timeout 20m
 FUZZTIME ?= 10s
-FUZZTIME_CI ?= 1s
+FUZZTIME_CI ?= 1000x
 
 .DEFAULT_GOAL := help
 
@@ -28,7 +28,7 @@ deps: ## Install what the tests need (Mosquitto, …), idempotently
 	@scripts/install-test-deps.sh
 
 .PHONY: test
-test: deps vet vulncheck ## Install test dependencies, vet, govulncheck, race-enabled tests, then a short fuzz pass
+test: deps vet vulncheck ## Install test dependencies, vet, govulncheck, race-enabled tests, then a short fuzz pass (1,000 inputs per target)
 	$(GO) test $(GOTEST_FLAGS) $(PKGS)
 	@scripts/fuzz.sh $(FUZZTIME_CI)
 

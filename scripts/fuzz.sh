@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for the given time each (default 10s).
-# `make fuzz` runs it long; `make test` runs a short pass (FUZZTIME_CI).
+# `make fuzz` runs it long; `make test` runs a short pass (FUZZTIME_CI, a
+# count of inputs such as 1000x: a time limit can end a slow target in the
+# middle of an input, which go test reports as a failure).
 # A crash fails the run; the failing input is kept in the package's
 # testdata/fuzz/ directory, where `go test` replays it from then on.
 set -euo pipefail

@@ -33,7 +33,10 @@
 // hub down), and drive the optional AlarmOutput (a lamp), on while any
 // machine is in an alert episode. They are handed to these outputs as soon
 // as the outbox has given them their sequence number (their id), before
-// its durable write, and also when that write fails.
+// its durable write, and also when the outbox drops them. The outbox's
+// writes (fsyncs) run on its own writer goroutine, grouped: scoring never
+// waits for the disk, except briefly for an alert when the write queue is
+// full (see package outbox).
 // mw_agent_alert_latency_seconds is the time from the receipt of the
 // message whose vector raised the alert to that hand-over.
 //
@@ -581,8 +584,8 @@ func (s sink) Alert(al *wire.Alert) error {
 		b, err := wire.Marshal(al)
 		if err == nil {
 			// The local outputs get the alert with its id before the
-			// outbox's durable write (an fsync or two, milliseconds on
-			// a gateway's flash), not after it.
+			// outbox's writer commits it (an fsync or two, milliseconds
+			// on a gateway's flash), not after it.
 			s.local(al)
 			local = true
 		}

@@ -201,6 +201,7 @@ func TestEndpointsWithoutBroker(t *testing.T) {
 		"mw_agent_readings_ingested_total 0", `mw_agent_rejected_total{kind="malformed"} 1`, "mw_agent_vectors_scored_total",
 		"mw_agent_alerts_total", `mw_agent_drifts_total{outcome="rate_limited"} 0`, "mw_agent_outbox_depth 0", "mw_agent_outbox_bytes", `mw_agent_outbox_dropped_total{class="metrics"} 0`,
 		"mw_agent_outbox_delivered_total", "mw_agent_scoring_latency_seconds_bucket", "mw_agent_broker_connected 0",
+		"mw_agent_outbox_unwritten ", "mw_agent_outbox_commits_total", `mw_agent_outbox_queue_full_total{class="alert"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -67,16 +67,20 @@ var (
 	descConnected = prometheus.NewDesc("mw_agent_broker_connected", "1 while connected to the broker.", nil, nil)
 	descProduced  = prometheus.NewDesc("mw_agent_outbox_produced_total", "Entries put in the outbox.", nil, nil)
 	descDelivered = prometheus.NewDesc("mw_agent_outbox_delivered_total", "Entries acknowledged by the hub.", nil, nil)
-	descDropped   = prometheus.NewDesc("mw_agent_outbox_dropped_total", "Entries dropped to stay within the bound, by class.", []string{"class"}, nil)
-	descFailed    = prometheus.NewDesc("mw_agent_outbox_write_failed_total", "Entries not stored because the outbox's write failed (disk full, I/O error), by class; outside the books: they never got a sequence number.", []string{"class"}, nil)
+	descDropped   = prometheus.NewDesc("mw_agent_outbox_dropped_total", "Entries dropped, by class: to stay within the byte bound, because the write queue was full, or because their write failed.", []string{"class"}, nil)
+	descFailed    = prometheus.NewDesc("mw_agent_outbox_write_failed_total", "Entries lost because the outbox's write failed (disk full, I/O error), by class; also counted in mw_agent_outbox_dropped_total.", []string{"class"}, nil)
 	descSent      = prometheus.NewDesc("mw_agent_outbox_sent_total", "Publishes of outbox entries, resends included.", nil, nil)
 	descDepth     = prometheus.NewDesc("mw_agent_outbox_depth", "Entries waiting for the hub's ack.", nil, nil)
 	descBytes     = prometheus.NewDesc("mw_agent_outbox_bytes", "Bytes of the entries waiting for the hub's ack.", nil, nil)
+	descUnwritten = prometheus.NewDesc("mw_agent_outbox_unwritten", "Entries queued but not yet committed to disk: what a crash now would lose.", nil, nil)
+	descQueueFull = prometheus.NewDesc("mw_agent_outbox_queue_full_total", "Entries dropped because the outbox's write queue was full, by class; also counted in mw_agent_outbox_dropped_total.", []string{"class"}, nil)
+	descCommits   = prometheus.NewDesc("mw_agent_outbox_commits_total", "Transactions (one fsync each) of the outbox's writer.", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descReadings, descIgnored, descRejected, descVectors, descAlerts, descNotRun,
-		descDrifts, descEventTime, descRefused, descIngest, descConnected, descProduced, descDelivered, descDropped, descFailed, descSent, descDepth, descBytes} {
+		descDrifts, descEventTime, descRefused, descIngest, descConnected, descProduced, descDelivered, descDropped, descFailed, descSent, descDepth, descBytes,
+		descUnwritten, descQueueFull, descCommits} {
 		ch <- d
 	}
 }
@@ -122,7 +126,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for cl := outbox.Metrics; cl <= outbox.Alert; cl++ {
 		counter(descDropped, os.DroppedBy[cl], cl.String())
 		counter(descFailed, os.FailedBy[cl], cl.String())
+		counter(descQueueFull, os.QueueFullBy[cl], cl.String())
 	}
 	gauge(descDepth, float64(os.Queued))
 	gauge(descBytes, float64(os.Bytes))
+	gauge(descUnwritten, float64(os.Unwritten))
+	counter(descCommits, os.Commits)
 }

@@ -1,18 +1,52 @@
 // Package outbox is the agent's durable, bounded queue of everything it owes
 // the hub: metrics, alerts, snapshots.
 //
-// Put gives an entry the next per-agent sequence number, which is persisted
-// and never goes backwards, and commits it to a bbolt file before it
-// returns. Run publishes pending entries in order and publishes again any
-// entry the hub has not acknowledged within the ack timeout, and every entry
-// after Resend (called on every reconnect). An entry leaves the outbox only
-// when Ack names its sequence number (the hub acks after its own durable
-// write) or when it is dropped to keep the outbox within its byte bound:
-// metrics are dropped before snapshots, snapshots before alerts, oldest
-// first, and an entry never makes room by dropping a more important one.
+// # Queueing and group commit
 //
-// The books always balance: Produced = Delivered + Dropped + Queued, across
-// restarts too.
+// Put gives an entry the next per-agent sequence number, which is persisted
+// and never goes backwards once committed, decides at once what the byte
+// bound drops (metrics before snapshots, snapshots before alerts, oldest
+// first; an entry never makes room by dropping a more important one) and
+// hands the entry to an in-memory queue; it does not wait for the disk. One
+// writer goroutine, started by Open and stopped by Close, commits everything
+// waiting (new entries, deletions of acknowledged and dropped entries, the
+// counters) in one bbolt transaction: one fsync per batch, however many
+// entries it holds. Sync waits for what was queued before it to be
+// committed.
+//
+// The queue is bounded (Options.QueueLen entries). When the writer falls
+// behind and it is full, a metrics entry is dropped and counted at once,
+// while an alert or a snapshot waits up to Options.QueueWait for room and is
+// then dropped and counted (Stats.QueueFullBy, included in DroppedBy).
+//
+// # Sending and acknowledgement
+//
+// Run publishes committed entries in order, never one still in the queue,
+// and publishes again any entry the hub has not acknowledged within the ack
+// timeout, and every entry after Resend (called on every reconnect). An
+// entry leaves the outbox only when Ack names its sequence number (the hub
+// acks after its own durable write) or when it is dropped to keep the
+// outbox within its byte bound.
+//
+// # Books
+//
+// Produced = Delivered + Dropped + Queued, always, and across restarts too.
+// An entry in the in-memory queue is Queued. A batch whose commit fails (a
+// full disk, an I/O error) loses its new entries: they are counted in
+// DroppedBy and in FailedBy; its deletions are retried with the next batch.
+//
+// # What a crash loses
+//
+// A crash (kill -9, power cut) loses at most what had not been committed:
+// the entries still in the queue or in the batch being written, and the
+// acknowledgements and drops not yet committed. On the next Open the books
+// are those of the last committed batch, so they still balance: lost new
+// entries were never counted as produced, and an entry whose ack or drop
+// was lost is queued again and resent (the hub de-duplicates). Nothing the
+// hub acknowledged is ever lost, because only committed entries are sent.
+// The lost entries' sequence numbers are given out again after the
+// restart; the hub never saw them, but a local alert's id (which carries
+// its sequence number) may then name two alerts.
 package outbox
 
 import (
@@ -59,6 +93,11 @@ var ErrFull = errors.New("outbox full")
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("outbox closed")
 
+// ErrQueueFull (wrapping ErrFull) is returned by Put when the entry was
+// dropped because the writer fell behind and the queue stayed full. The
+// drop is counted.
+var ErrQueueFull = fmt.Errorf("write queue full: %w", ErrFull)
+
 // Publisher sends one entry to the broker at QoS 1. It returns when the
 // broker has taken it, or with an error (for example when disconnected).
 type Publisher interface {
@@ -70,9 +109,18 @@ type Options struct {
 	MaxBytes   int64         // bound on stored bytes (default 64 MiB)
 	AckTimeout time.Duration // resend an entry unacked this long (default 10s)
 	Window     int           // most entries sent but unacked at once (default 256)
-	Logger     *slog.Logger
+	// QueueLen bounds the entries waiting for the writer (default 4096).
+	QueueLen int
+	// QueueWait is how long Put waits for room in a full queue with an
+	// alert or a snapshot before dropping it (default 2s); metrics never
+	// wait.
+	QueueWait time.Duration
+	Logger    *slog.Logger
 	// now is the clock, for tests.
 	now func() time.Time
+	// beforeCommit, if set, runs on the writer before each commit, for
+	// tests that need the writer to fall behind.
+	beforeCommit func()
 }
 
 func (o Options) withDefaults() Options {
@@ -84,6 +132,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Window <= 0 {
 		o.Window = 256
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 4096
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 2 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -99,16 +153,24 @@ type Stats struct {
 	Produced  uint64 // sequence numbers given out, ever
 	Delivered uint64 // acknowledged by the hub
 	Dropped   uint64 // dropped to stay within the bound
-	Queued    uint64 // waiting for an ack
-	Bytes     int64  // stored bytes of the queued entries
+	Queued    uint64 // waiting for an ack, in the write queue or committed
+	Bytes     int64  // bytes of the queued entries
+	// Unwritten counts the queued entries not yet committed (part of
+	// Queued): what a crash now would lose.
+	Unwritten uint64
 	// DroppedBy counts drops by class.
 	DroppedBy [numClasses]uint64
 	// Sent counts publishes, resends included.
 	Sent uint64
-	// FailedBy counts, by class, the entries Put could not store because
-	// the write failed (disk full, I/O error). They never got a sequence
-	// number, so they are outside the books; counted since Open.
+	// FailedBy counts, by class, the entries lost because their batch's
+	// commit failed (disk full, I/O error); they are counted in DroppedBy
+	// too. Since Open.
 	FailedBy [numClasses]uint64
+	// QueueFullBy counts, by class, the entries dropped because the write
+	// queue was full; they are counted in DroppedBy too. Since Open.
+	QueueFullBy [numClasses]uint64
+	// Commits counts the writer's transactions since Open.
+	Commits uint64
 }
 
 var (
@@ -129,6 +191,20 @@ type entry struct {
 	topic  string
 	size   int64
 	sentAt time.Time // zero: not sent since the last Resend
+	// value is the encoded entry until the writer has committed it.
+	value []byte
+	// durable is set once the entry is committed: only then is it sent.
+	durable bool
+	// gone is set when the entry leaves the queue (acked or dropped), so
+	// that a writer that has not committed it yet skips it.
+	gone bool
+}
+
+// pending is what the writer has not yet taken: a batch in the making.
+type pending struct {
+	puts []*entry // new entries, ascending seq
+	dels []uint64 // keys to delete: acked and dropped entries
+	gen  uint64   // mutations so far (see Outbox.gen)
 }
 
 // Outbox is a durable queue. Its methods are safe for concurrent use.
@@ -137,11 +213,25 @@ type Outbox struct {
 	db   *bolt.DB
 	log  *slog.Logger
 
-	kick chan struct{} // wakes Run
+	kick    chan struct{} // wakes Run
+	wkick   chan struct{} // wakes the writer
+	stop    chan struct{} // closed by Close: the writer drains and returns
+	stopped chan struct{} // closed by the writer when it returns
 
 	mu        sync.Mutex
 	closed    bool
-	entries   []*entry // ascending seq
+	entries   []*entry // ascending seq: committed, then unwritten
+	pend      pending
+	spare     pending       // the writer's batch, reused
+	gen       uint64        // mutations handed to the writer, ever
+	written   uint64        // gen of the last batch the writer finished
+	taken     uint64        // gen of the last batch the writer took
+	progress  chan struct{} // closed and replaced when the writer takes or finishes a batch, if waited on
+	waiters   int           // Puts waiting for room and Syncs waiting for written
+	writeErr  error         // of the last commit
+	unwritten int
+	commits   uint64
+	queueFull [numClasses]uint64
 	bytes     int64
 	seq       uint64
 	delivered uint64
@@ -159,16 +249,21 @@ func Open(path string, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	o := &Outbox{
-		opts:    opts,
-		db:      db,
-		log:     opts.Logger,
-		kick:    make(chan struct{}, 1),
-		changed: make(chan struct{}),
+		opts:     opts,
+		db:       db,
+		log:      opts.Logger,
+		kick:     make(chan struct{}, 1),
+		wkick:    make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		progress: make(chan struct{}),
+		changed:  make(chan struct{}),
 	}
 	if err := o.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
+	go o.writeLoop()
 	st := o.Stats()
 	o.log.Info("outbox opened", "path", path, "queued", st.Queued, "bytes", st.Bytes, "next_seq", st.Produced+1)
 	return o, nil
@@ -197,7 +292,7 @@ func (o *Outbox) load() error {
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			e := &entry{seq: binary.BigEndian.Uint64(k), class: class, topic: topic, size: entrySize(topic, payload)}
+			e := &entry{seq: binary.BigEndian.Uint64(k), class: class, topic: topic, size: entrySize(topic, payload), durable: true}
 			if e.seq > o.seq { // a sequence number never goes backwards
 				o.seq = e.seq
 			}
@@ -255,9 +350,12 @@ func decodeValue(v []byte) (Class, string, []byte, error) {
 	return class, string(v[3 : 3+n]), v[3+n:], nil
 }
 
-// Put stores a new entry. encode is called with the entry's sequence number
-// and returns the message bytes to publish on topic. Put returns once the
-// entry is durable, or ErrFull (wrapped) when it was dropped for lack of room.
+// Put queues a new entry. encode is called with the entry's sequence
+// number and returns the message bytes to publish on topic. Put does not
+// wait for the disk (see Sync): it returns once the entry is queued, or
+// ErrFull (wrapped) when it was dropped for lack of room, ErrQueueFull
+// when the writer fell behind. A drop is counted and uses up the sequence
+// number.
 func (o *Outbox) Put(class Class, topic string, encode func(seq uint64) ([]byte, error)) (uint64, error) {
 	if class >= numClasses {
 		return 0, fmt.Errorf("outbox put: unknown class %d", class)
@@ -270,7 +368,18 @@ func (o *Outbox) Put(class Class, topic string, encode func(seq uint64) ([]byte,
 	if o.closed {
 		return 0, ErrClosed
 	}
+	queueFull := len(o.pend.puts) >= o.opts.QueueLen && (class == Metrics || !o.waitRoomLocked())
+	if o.closed {
+		return 0, ErrClosed
+	}
 	seq := o.seq + 1
+	if queueFull {
+		o.seq = seq
+		o.dropped[class]++
+		o.queueFull[class]++
+		o.changedLocked()
+		return seq, fmt.Errorf("outbox put %s seq %d: %w", class, seq, ErrQueueFull)
+	}
 	payload, err := encode(seq)
 	if err != nil {
 		return 0, fmt.Errorf("outbox put %s: encode: %w", class, err)
@@ -279,87 +388,107 @@ func (o *Outbox) Put(class Class, topic string, encode func(seq uint64) ([]byte,
 
 	// Choose victims: oldest first, least important class first, never a
 	// class more important than the new entry.
-	var victims []*entry
 	free := o.opts.MaxBytes - o.bytes
+	nv := 0
 	for c := Class(0); c <= class && free < size; c++ {
 		for _, e := range o.entries {
 			if free >= size {
 				break
 			}
-			if e.class == c {
-				victims = append(victims, e)
+			if e.class == c && !e.gone {
+				e.gone = true
+				nv++
 				free += e.size
 			}
 		}
 	}
 	fits := free >= size
-	if !fits {
-		victims = nil // dropping others would not make room: drop the new one only
-	}
-	dropped := o.dropped
-	for _, e := range victims {
-		dropped[e.class]++
-	}
-	if !fits {
-		dropped[class]++
-	}
-	err = o.db.Update(func(tx *bolt.Tx) error {
-		eb, mb := tx.Bucket(bucketEntries), tx.Bucket(bucketMeta)
-		for _, e := range victims {
-			if err := eb.Delete(seqKey(e.seq)); err != nil {
-				return err
-			}
+	if nv > 0 && !fits { // dropping others would not make room: drop the new one only
+		for _, e := range o.entries {
+			e.gone = false
 		}
-		if fits {
-			if err := eb.Put(seqKey(seq), encodeValue(class, topic, payload)); err != nil {
-				return err
-			}
-		}
-		for c := range numClasses {
-			if dropped[c] != o.dropped[c] {
-				if err := putUint(mb, droppedKey(c), dropped[c]); err != nil {
-					return err
-				}
-			}
-		}
-		return putUint(mb, keySeq, seq)
-	})
-	if err != nil {
-		o.failed[class]++
-		return 0, fmt.Errorf("outbox put %s: %w", class, err)
+		nv = 0
 	}
 	o.seq = seq
-	o.dropped = dropped
-	if len(victims) > 0 {
-		o.removeLocked(func(e *entry) bool { return slices.Contains(victims, e) })
-		o.log.Warn("outbox full: dropped entries", "count", len(victims), "for_class", class.String())
+	if nv > 0 {
+		for _, e := range o.entries {
+			if e.gone {
+				o.dropped[e.class]++
+				o.pend.dels = append(o.pend.dels, e.seq)
+			}
+		}
+		o.removeGoneLocked()
+		o.log.Warn("outbox full: dropped entries", "count", nv, "for_class", class.String())
 	}
 	if !fits {
+		o.dropped[class]++
+		o.changedLocked()
 		o.log.Warn("outbox full: dropped new entry", "seq", seq, "class", class.String(), "bytes", size)
 		return seq, fmt.Errorf("outbox put %s seq %d: %w", class, seq, ErrFull)
 	}
-	o.entries = append(o.entries, &entry{seq: seq, class: class, topic: topic, size: size})
+	e := &entry{seq: seq, class: class, topic: topic, size: size, value: encodeValue(class, topic, payload)}
+	o.entries = append(o.entries, e)
+	o.pend.puts = append(o.pend.puts, e)
 	o.bytes += size
-	o.wake()
+	o.unwritten++
+	o.changedLocked()
 	return seq, nil
 }
 
-// removeLocked removes the entries for which drop is true and signals Flush.
-func (o *Outbox) removeLocked(drop func(*entry) bool) {
+// waitRoomLocked waits up to QueueWait for the writer to take the queue.
+// It reports whether there is room.
+func (o *Outbox) waitRoomLocked() bool {
+	var t *time.Timer
+	for len(o.pend.puts) >= o.opts.QueueLen && !o.closed {
+		if t == nil {
+			t = time.NewTimer(o.opts.QueueWait)
+			defer t.Stop()
+		}
+		ch := o.progress
+		o.waiters++
+		o.mu.Unlock()
+		timeout := false
+		select {
+		case <-ch:
+		case <-t.C:
+			timeout = true
+		}
+		o.mu.Lock()
+		o.waiters--
+		if timeout {
+			break
+		}
+	}
+	return len(o.pend.puts) < o.opts.QueueLen
+}
+
+// changedLocked records a change for the writer to commit and wakes it.
+func (o *Outbox) changedLocked() {
+	o.gen++
+	select {
+	case o.wkick <- struct{}{}:
+	default:
+	}
+}
+
+// removeGoneLocked removes the entries marked gone and signals Flush.
+func (o *Outbox) removeGoneLocked() {
 	n := len(o.entries)
 	o.entries = slices.DeleteFunc(o.entries, func(e *entry) bool {
-		if drop(e) {
-			o.bytes -= e.size
-			return true
+		if !e.gone {
+			return false
 		}
-		return false
+		o.bytes -= e.size
+		if !e.durable {
+			o.unwritten-- // a writer that took it may still read e.value
+		}
+		return true
 	})
 	if len(o.entries) != n {
 		close(o.changed)
 		o.changed = make(chan struct{})
 	}
 }
-
 func (o *Outbox) wake() {
 	select {
 	case o.kick <- struct{}{}:
@@ -367,41 +496,32 @@ func (o *Outbox) wake() {
 	}
 }
 
-// Ack deletes the entries the hub acknowledged and returns how many were
-// still queued. Unknown and repeated sequence numbers are ignored.
+// Ack removes the entries the hub acknowledged and returns how many were
+// still queued. Unknown and repeated sequence numbers are ignored. The
+// removal is committed by the writer with its next batch; a crash before
+// that only makes the entries be sent again.
 func (o *Outbox) Ack(seqs []uint64) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return 0, ErrClosed
 	}
-	var hit []uint64
+	hit := 0
 	for _, s := range seqs {
-		if _, ok := o.findLocked(s); ok && !slices.Contains(hit, s) {
-			hit = append(hit, s)
+		if i, ok := o.findLocked(s); ok && !o.entries[i].gone {
+			o.entries[i].gone = true
+			o.pend.dels = append(o.pend.dels, s)
+			hit++
 		}
 	}
-	if len(hit) == 0 {
+	if hit == 0 {
 		return 0, nil
 	}
-	delivered := o.delivered + uint64(len(hit))
-	err := o.db.Update(func(tx *bolt.Tx) error {
-		eb := tx.Bucket(bucketEntries)
-		for _, s := range hit {
-			if err := eb.Delete(seqKey(s)); err != nil {
-				return err
-			}
-		}
-		return putUint(tx.Bucket(bucketMeta), keyDelivered, delivered)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("outbox ack: %w", err)
-	}
-	o.delivered = delivered
-	slices.Sort(hit)
-	o.removeLocked(func(e *entry) bool { _, ok := slices.BinarySearch(hit, e.seq); return ok })
+	o.delivered += uint64(hit)
+	o.removeGoneLocked()
+	o.changedLocked()
 	o.wake() // the window may have room now
-	return len(hit), nil
+	return hit, nil
 }
 
 func (o *Outbox) findLocked(seq uint64) (int, bool) {
@@ -432,13 +552,16 @@ func (o *Outbox) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s := Stats{
-		Produced:  o.seq,
-		Delivered: o.delivered,
-		Queued:    uint64(len(o.entries)),
-		Bytes:     o.bytes,
-		DroppedBy: o.dropped,
-		Sent:      o.sent,
-		FailedBy:  o.failed,
+		Produced:    o.seq,
+		Delivered:   o.delivered,
+		Queued:      uint64(len(o.entries)),
+		Bytes:       o.bytes,
+		Unwritten:   uint64(o.unwritten),
+		DroppedBy:   o.dropped,
+		Sent:        o.sent,
+		FailedBy:    o.failed,
+		QueueFullBy: o.queueFull,
+		Commits:     o.commits,
 	}
 	for _, d := range o.dropped {
 		s.Dropped += d
@@ -464,14 +587,22 @@ func (o *Outbox) Flush(ctx context.Context) error {
 	}
 }
 
-// Close closes the file. Queued entries stay for the next Open.
+// Close stops taking entries, waits for the writer to commit everything
+// queued, and closes the file. Queued entries stay for the next Open.
 func (o *Outbox) Close() error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
+		<-o.stopped
 		return nil
 	}
 	o.closed = true
+	o.progressLocked() // wakes Puts waiting for room: they fail
+	o.mu.Unlock()
+	close(o.stop)
+	<-o.stopped
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if err := o.db.Close(); err != nil {
 		return fmt.Errorf("close outbox: %w", err)
 	}

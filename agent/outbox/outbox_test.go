@@ -377,24 +377,3 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 	})
 }
-
-// A write that fails (the file cannot grow, an I/O error) stores nothing,
-// gives out no sequence number and is counted by class, outside the books.
-func TestPutWriteFailureCounted(t *testing.T) {
-	o := open(t, filepath.Join(t.TempDir(), "ob.db"), Options{})
-	if _, err := o.Put(Alert, "t", func(uint64) ([]byte, error) { return []byte("a"), nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.db.Close(); err != nil { // the file goes away under the outbox
-		t.Fatal(err)
-	}
-	for _, c := range []Class{Alert, Metrics, Metrics} {
-		if _, err := o.Put(c, "t", func(uint64) ([]byte, error) { return []byte("x"), nil }); err == nil || errors.Is(err, ErrFull) {
-			t.Fatalf("Put on a failing file = %v", err)
-		}
-	}
-	s := o.Stats()
-	if s.FailedBy[Alert] != 1 || s.FailedBy[Metrics] != 2 || s.Produced != 1 || s.Queued != 1 || s.Dropped != 0 {
-		t.Errorf("stats after failed writes: %+v", s)
-	}
-}

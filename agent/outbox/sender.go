@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Run is the sender loop: it publishes due entries through pub, in sequence
+// Run is the sender loop: it publishes due committed entries through pub, in sequence
 // order, until ctx is done. An entry is due when it was never sent since the
 // last Resend or was sent more than the ack timeout ago; at most Window
 // entries wait for an ack at once. A failed publish ends the round; the
@@ -81,13 +81,16 @@ func (o *Outbox) collectDue() ([]due, error) {
 	now := o.opts.now()
 	inflight := 0
 	for _, e := range o.entries {
+		if !e.durable { // the unwritten entries come last
+			break
+		}
 		if !e.sentAt.IsZero() && now.Sub(e.sentAt) < o.opts.AckTimeout {
 			inflight++
 		}
 	}
 	var batch []due
 	for _, e := range o.entries {
-		if inflight+len(batch) >= o.opts.Window || len(batch) >= 64 {
+		if inflight+len(batch) >= o.opts.Window || len(batch) >= 64 || !e.durable {
 			break
 		}
 		if e.sentAt.IsZero() || now.Sub(e.sentAt) >= o.opts.AckTimeout {
