@@ -20,6 +20,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"millwright/internal/atomicfile"
 	"millwright/wire"
 )
 
@@ -100,37 +101,7 @@ func Save(dir string, m Model) error {
 
 // WriteAtomic replaces the file at path with b: temporary file, fsync,
 // rename, fsync of the directory.
-func WriteAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func WriteAtomic(path string, b []byte) error { return atomicfile.Write(path, b, 0o600) }
 
 // Decode parses a state file's bytes, refusing anything malformed.
 func Decode(b []byte) (Model, error) {
