@@ -15,10 +15,15 @@ import (
 	"millwright/wire"
 )
 
-func TestChallengerCommand(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0"})
+// startHub runs a hub on free ports until the test ends, with gw1/motor-1
+// registered.
+func startHub(t *testing.T, ctx context.Context, opts server.Options) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	opts.HTTPAddr, opts.MQTTAddr = "127.0.0.1:0", "127.0.0.1:0"
+	srv, err := server.New(ctx, opts)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -33,6 +38,12 @@ func TestChallengerCommand(t *testing.T) {
 		Machines: []wire.MachineInfo{{ID: "motor-1", Type: "motor", Model: "hst"}}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func TestChallengerCommand(t *testing.T) {
+	ctx := t.Context()
+	srv := startHub(t, ctx, server.Options{DataDir: t.TempDir()})
 	snap := filepath.Join(t.TempDir(), "warm.snap")
 	if err := os.WriteFile(snap, []byte("warm state"), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,29 +94,13 @@ func TestChallengerCommand(t *testing.T) {
 // is refused without a token and works with an operator API token taken
 // from the environment.
 func TestChallengerToken(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
 	dir := t.TempDir()
 	var tok bytes.Buffer
 	if err := runToken(ctx, []string{"create", "--data", dir, "--name", "ci", "--role", "operator"}, &tok); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0",
-		Auth: config.Auth{Mode: config.AuthRequired}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
-	if _, err := srv.Store().IngestBirth(ctx, &wire.Birth{Env: wire.Envelope{Version: 1, Sender: "gw1", Seq: 1},
-		Machines: []wire.MachineInfo{{ID: "motor-1", Type: "motor", Model: "hst"}}}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	srv := startHub(t, ctx, server.Options{DataDir: dir, Auth: config.Auth{Mode: config.AuthRequired}})
 	args := []string{"--hub", "http://" + srv.HTTPAddr(), "--kind", "rrcf", "--target", "motor-1", "--token-env", "MW_TEST_HUB_TOKEN"}
 	var out bytes.Buffer
 	if err := runChallenger(ctx, args, &out); err == nil || !strings.Contains(err.Error(), "401") {
