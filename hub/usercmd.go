@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,6 +42,29 @@ func openAuth(ctx context.Context, cfgPath, data string) (*store.Store, *auth.Ma
 	return st, m, nil
 }
 
+// storeCommand starts `hub user` and `hub token`: it checks the
+// subcommand against subs before touching anything, parses the flags
+// (--config and --data, plus those flags adds) and opens the store with an
+// auth manager over it.
+func storeCommand(ctx context.Context, cmd string, subs, args []string, flags func(*flag.FlagSet)) (string, *store.Store, *auth.Manager, error) {
+	want := fmt.Sprintf("%s: want %s", cmd, strings.Join(subs, ", "))
+	if len(args) == 0 {
+		return "", nil, nil, errors.New(want)
+	}
+	if !slices.Contains(subs, args[0]) {
+		return "", nil, nil, fmt.Errorf("%s: unknown command %q (want %s)", cmd, args[0], strings.Join(subs, ", "))
+	}
+	fs := flag.NewFlagSet("hub "+cmd+" "+args[0], flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "hub config `file` (for data_dir)")
+	data := fs.String("data", "", "data `dir`ectory (overrides the config)")
+	flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return "", nil, nil, err
+	}
+	st, m, err := openAuth(ctx, *cfgPath, *data)
+	return args[0], st, m, err
+}
+
 func operator() string {
 	if u := os.Getenv("USER"); u != "" {
 		return "cli/" + u
@@ -56,35 +80,27 @@ func operator() string {
 // add reads the password from the environment variable --password-env
 // names, else from the first line of stdin.
 func runUser(ctx context.Context, args []string, stdin io.Reader, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("user: want add, list or delete")
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("hub user "+sub, flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "hub config `file` (for data_dir)")
-	data := fs.String("data", "", "data `dir`ectory (overrides the config)")
-	name := fs.String("name", "", "user `name`")
-	roleName := fs.String("role", "", "`role`: viewer, technician, operator or admin")
-	pwEnv := fs.String("password-env", "", "read the password from this environment `variable` instead of stdin")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	st, m, err := openAuth(ctx, *cfgPath, *data)
+	var name, roleName, pwEnv string
+	sub, st, m, err := storeCommand(ctx, "user", []string{"add", "list", "delete"}, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "user `name`")
+		fs.StringVar(&roleName, "role", "", "`role`: viewer, technician, operator or admin")
+		fs.StringVar(&pwEnv, "password-env", "", "read the password from this environment `variable` instead of stdin")
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	switch sub {
 	case "add":
-		role, err := auth.ParseRole(*roleName)
+		role, err := auth.ParseRole(roleName)
 		if err != nil {
 			return fmt.Errorf("user add: --role: %w", err)
 		}
 		var pw string
-		if *pwEnv != "" {
-			pw = os.Getenv(*pwEnv)
+		if pwEnv != "" {
+			pw = os.Getenv(pwEnv)
 			if pw == "" {
-				return fmt.Errorf("user add: environment variable %s is empty", *pwEnv)
+				return fmt.Errorf("user add: environment variable %s is empty", pwEnv)
 			}
 		} else {
 			line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
@@ -93,10 +109,10 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, out io.Writer)
 			}
 			pw = strings.TrimRight(line, "\r\n")
 		}
-		if err := m.SetPassword(ctx, *name, role, pw, operator()); err != nil {
+		if err := m.SetPassword(ctx, name, role, pw, operator()); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
-		fmt.Fprintf(out, "user %s (%s) saved\n", *name, role)
+		fmt.Fprintf(out, "user %s (%s) saved\n", name, role)
 	case "list":
 		us, err := st.Users(ctx)
 		if err != nil {
@@ -109,12 +125,10 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, out io.Writer)
 		}
 		return tw.Flush()
 	case "delete":
-		if err := st.DeleteUser(ctx, *name, operator(), time.Now()); err != nil {
+		if err := st.DeleteUser(ctx, name, operator(), time.Now()); err != nil {
 			return fmt.Errorf("user delete: %w", err)
 		}
-		fmt.Fprintf(out, "user %s deleted\n", *name)
-	default:
-		return fmt.Errorf("user: unknown command %q (want add, list or delete)", sub)
+		fmt.Fprintf(out, "user %s deleted\n", name)
 	}
 	return nil
 }
@@ -126,32 +140,25 @@ func runUser(ctx context.Context, args []string, stdin io.Reader, out io.Writer)
 //
 // create prints the token once; only its hash is stored.
 func runToken(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("token: want create, list or revoke")
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("hub token "+sub, flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "hub config `file` (for data_dir)")
-	data := fs.String("data", "", "data `dir`ectory (overrides the config)")
-	name := fs.String("name", "", "token `name` (who uses it, e.g. ci-deploy)")
-	roleName := fs.String("role", "", "`role`: viewer, technician, operator or admin")
-	ttl := fs.Duration("ttl", 0, "lifetime (0: until revoked)")
-	id := fs.String("id", "", "token `id` (revoke)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	st, m, err := openAuth(ctx, *cfgPath, *data)
+	var name, roleName, id string
+	var ttl time.Duration
+	sub, st, m, err := storeCommand(ctx, "token", []string{"create", "list", "revoke"}, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "token `name` (who uses it, e.g. ci-deploy)")
+		fs.StringVar(&roleName, "role", "", "`role`: viewer, technician, operator or admin")
+		fs.DurationVar(&ttl, "ttl", 0, "lifetime (0: until revoked)")
+		fs.StringVar(&id, "id", "", "token `id` (revoke)")
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	switch sub {
 	case "create":
-		role, err := auth.ParseRole(*roleName)
+		role, err := auth.ParseRole(roleName)
 		if err != nil {
 			return fmt.Errorf("token create: --role: %w", err)
 		}
-		secret, t, err := m.CreateToken(ctx, *name, role, *ttl, operator())
+		secret, t, err := m.CreateToken(ctx, name, role, ttl, operator())
 		if err != nil {
 			return fmt.Errorf("token create: %w", err)
 		}
@@ -173,12 +180,10 @@ func runToken(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		if err := st.RevokeToken(ctx, *id, operator(), time.Now()); err != nil {
+		if err := st.RevokeToken(ctx, id, operator(), time.Now()); err != nil {
 			return fmt.Errorf("token revoke: %w", err)
 		}
-		fmt.Fprintf(out, "token %s revoked\n", *id)
-	default:
-		return fmt.Errorf("token: unknown command %q (want create, list or revoke)", sub)
+		fmt.Fprintf(out, "token %s revoked\n", id)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -69,5 +71,32 @@ func TestUserAndTokenCommands(t *testing.T) {
 		if _, err := m.Login(httptest.NewRecorder(), r, name, pw); err != nil {
 			t.Fatalf("login %s: %v", name, err)
 		}
+	}
+}
+
+// TestStoreCommandRefusesBeforeOpening: a missing or unknown subcommand is
+// refused with what is wanted, and no store is created for it.
+func TestStoreCommandRefusesBeforeOpening(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"user none", func() error { return runUser(t.Context(), nil, strings.NewReader(""), io.Discard) }, "user: want add, list, delete"},
+		{"user unknown", func() error {
+			return runUser(t.Context(), []string{"promote", "--data", dir}, strings.NewReader(""), io.Discard)
+		}, `user: unknown command "promote"`},
+		{"token unknown", func() error { return runToken(t.Context(), []string{"mint", "--data", dir}, io.Discard) }, `token: unknown command "mint"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("data dir written: %v", entries)
 	}
 }
