@@ -109,3 +109,25 @@ func TestRunningGate(t *testing.T) {
 		t.Fatalf("NotRunning = %d, want 11 (3 settling, 5 stopped, 3 settling)", n)
 	}
 }
+
+func TestExcludeAndGateAllocateNothing(t *testing.T) {
+	p, _ := newTest(t, Options{Stream: StreamOptions{
+		Derived: []derive.Def{{Name: "rise", Expr: "bearing_temp - ambient_temp"}},
+		Exclude: []string{"bearing_temp", "ambient_temp"},
+		Running: &RunningGate{Signal: "current", Min: 0.5, Settle: time.Second},
+	}})
+	topic := wire.TelemetryTopic(gw, "m1")
+	for i := range 20 {
+		p.Handle(topic, telemetry(t, "m1", at(i), "ambient_temp", 20.0, "bearing_temp", 50.0, "current", 3.0), 0)
+	}
+	m := p.machines["m1"]
+	msg := p.msg
+	msg.Readings = slices.Clone(msg.Readings)
+	before := p.Stats().Vectors
+	if n := testing.AllocsPerRun(100, func() { advance(&msg); p.score(m, &msg) }); n != 0 {
+		t.Errorf("scoring with exclusions and the running gate allocates %v times per message", n)
+	}
+	if got := p.Stats().Vectors - before; got != 101 {
+		t.Errorf("%d vectors scored in 101 steps of a running machine", got)
+	}
+}
